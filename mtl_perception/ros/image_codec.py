@@ -1,0 +1,101 @@
+"""sensor_msgs/Image <-> numpy without cv_bridge, for rclpy and rosbags messages alike.
+
+Works on any object with the Image fields (height, width, encoding, is_bigendian, step, data),
+so the node (rclpy) and the bag tools (rosbags) share it. Imports no ROS package.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# encoding -> (numpy dtype, channels)
+ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "rgb8": (np.dtype(np.uint8), 3),
+    "bgr8": (np.dtype(np.uint8), 3),
+    "rgba8": (np.dtype(np.uint8), 4),
+    "bgra8": (np.dtype(np.uint8), 4),
+    "mono8": (np.dtype(np.uint8), 1),
+    "8UC1": (np.dtype(np.uint8), 1),
+    "mono16": (np.dtype(np.uint16), 1),
+    "16UC1": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+    "32FC3": (np.dtype(np.float32), 3),
+}
+COLOR_INPUT_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+MAX_PIXELS = 8192 * 8192
+
+
+class ImageFormatError(ValueError):
+    """An Image message cannot be decoded: unknown encoding, bad size/step, short data."""
+
+
+def image_to_array(msg: Any) -> np.ndarray:
+    """Decode to H×W (one channel) or H×W×C in the encoding's native dtype and channel order.
+
+    Honours row padding (`step`) and `is_bigendian`. The result is a view where possible.
+    """
+    encoding = str(msg.encoding)
+    if encoding not in ENCODINGS:
+        raise ImageFormatError(f"unsupported encoding {encoding!r} (supported: {', '.join(ENCODINGS)})")
+    dtype, channels = ENCODINGS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ImageFormatError(f"image has zero size ({width}x{height})")
+    if height * width > MAX_PIXELS:
+        raise ImageFormatError(f"image of {width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageFormatError(f"step {step} is smaller than width*channels*bytes = {row_bytes} for {encoding}")
+    data = msg.data
+    buffer = data if isinstance(data, (bytes, bytearray, memoryview)) else memoryview(data)
+    raw = np.frombuffer(buffer, dtype=np.uint8)
+    if raw.size < step * height:
+        # The last row's padding is optional in practice; its pixels are not.
+        if raw.size < step * (height - 1) + row_bytes:
+            raise ImageFormatError(f"data has {raw.size} bytes, need {step * height} for {height} rows of step {step}")
+        raw = np.concatenate([raw, np.zeros(step * height - raw.size, np.uint8)])
+    rows = raw[: step * height].reshape(height, step)[:, :row_bytes]
+    order = ">" if bool(msg.is_bigendian) else "<"
+    pixels = np.ascontiguousarray(rows).view(dtype.newbyteorder(order) if dtype.itemsize > 1 else dtype)
+    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
+    return pixels.astype(dtype, copy=False) if dtype.itemsize > 1 else pixels
+
+
+def image_to_rgb(msg: Any) -> np.ndarray:
+    """Decode a camera image (rgb8, bgr8, rgba8, bgra8, mono8) to contiguous H×W×3 uint8 RGB."""
+    if str(msg.encoding) not in COLOR_INPUT_ENCODINGS:
+        raise ImageFormatError(f"unsupported camera encoding {msg.encoding!r} (supported: {', '.join(COLOR_INPUT_ENCODINGS)})")
+    pixels = image_to_array(msg)
+    encoding = str(msg.encoding)
+    if encoding == "mono8":
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    if encoding.startswith("bgr"):
+        pixels = pixels[:, :, 2::-1]
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+@dataclass(frozen=True)
+class ImageFields:
+    """The payload fields of a sensor_msgs/Image (header excluded)."""
+
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: bytes
+
+
+def array_to_fields(array: np.ndarray, encoding: str) -> ImageFields:
+    """Encode H×W or H×W×C data as Image fields, little-endian, tightly packed rows."""
+    if encoding not in ENCODINGS:
+        raise ImageFormatError(f"unsupported encoding {encoding!r}")
+    dtype, channels = ENCODINGS[encoding]
+    expected_ndim = 2 if channels == 1 else 3
+    if array.ndim != expected_ndim or (channels > 1 and array.shape[2] != channels):
+        raise ImageFormatError(f"{encoding} needs {'H×W' if channels == 1 else f'H×W×{channels}'}, got {array.shape}")
+    packed = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype)
+    height, width = packed.shape[:2]
+    return ImageFields(height, width, encoding, 0, width * channels * dtype.itemsize, packed.tobytes())

@@ -1,0 +1,126 @@
+"""Inference engine: uint8 RGB frame in, per-task numpy maps out, one forward pass."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..model import MultiTaskNet
+from .artifact import ArtifactMeta, load_artifact
+from .device import resolve_device
+
+
+class InputError(ValueError):
+    """A frame handed to the engine has the wrong type, dtype or shape."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per-task outputs; a task the model does not have is None.
+
+    segmentation: uint8 H×W class ids; depth: float32 H×W metres along optical z;
+    normals: float32 H×W×3 unit vectors in the camera optical frame.
+    """
+
+    segmentation: np.ndarray | None = None
+    depth: np.ndarray | None = None
+    normals: np.ndarray | None = None
+
+
+def validate_rgb(rgb: object) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray):
+        raise InputError(f"expected a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise InputError(f"expected dtype uint8, got {rgb.dtype}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InputError(f"expected an H×W×3 RGB image, got shape {rgb.shape}")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise InputError(f"image has zero size: {rgb.shape}")
+    return rgb
+
+
+class Engine:
+    """Runs a plain MultiTaskNet on one device; pre- and post-processing stay on that device."""
+
+    def __init__(self, model: MultiTaskNet, meta: ArtifactMeta, *, device: str | torch.device = "auto", half: bool = False) -> None:
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        if half and self.device.type != "cuda":
+            raise ValueError("half=True needs a CUDA device; fp16 is off on CPU")
+        self.meta = meta
+        self.half = half
+        self.dtype = torch.float16 if half else torch.float32
+        self.model = model.to(self.device, self.dtype).eval()
+        std = torch.tensor(meta.std, dtype=torch.float32)
+        mean = torch.tensor(meta.mean, dtype=torch.float32)
+        # (x/255 − mean)/std as one multiply-add per pixel.
+        self._scale = (1.0 / (255.0 * std)).reshape(1, 3, 1, 1).to(self.device)
+        self._shift = (-mean / std).reshape(1, 3, 1, 1).to(self.device)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.meta.tasks
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.meta.input_height, self.meta.input_width
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """uint8 H×W×3 → normalised 1×3×h×w at the network's input size, on the device."""
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
+        image = image.permute(2, 0, 1).unsqueeze(0).float()
+        size = self.input_size
+        if tuple(image.shape[-2:]) != size:
+            shrinking = image.shape[-2] > size[0] or image.shape[-1] > size[1]
+            image = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+        return torch.addcmul(self._shift, image, self._scale).to(self.dtype)
+
+    @torch.inference_mode()
+    def forward(self, rgb: np.ndarray) -> dict[str, torch.Tensor]:
+        """Raw network outputs at network resolution (float32)."""
+        return {task: out.float() for task, out in self.model(self.preprocess(validate_rgb(rgb))).items()}
+
+    @torch.inference_mode()
+    def predict(self, rgb: np.ndarray, *, output_size: tuple[int, int] | None = None) -> Prediction:
+        """Predict every task; outputs at `output_size` (default: the input's H×W)."""
+        rgb = validate_rgb(rgb)
+        size = tuple(rgb.shape[:2]) if output_size is None else tuple(output_size)
+        outputs = {task: out.float() for task, out in self.model(self.preprocess(rgb)).items()}
+        return self.postprocess(outputs, size)
+
+    def postprocess(self, outputs: dict[str, torch.Tensor], size: tuple[int, int]) -> Prediction:
+        resize = tuple(next(iter(outputs.values())).shape[-2:]) != size
+        fields: dict[str, np.ndarray] = {}
+        if "segmentation" in outputs:
+            labels = outputs["segmentation"].argmax(1, keepdim=True).to(torch.uint8)
+            if resize:
+                labels = F.interpolate(labels, size=size, mode="nearest-exact")
+            fields["segmentation"] = labels[0, 0].cpu().numpy()
+        if "depth" in outputs:
+            depth = outputs["depth"]
+            if resize:
+                depth = F.interpolate(depth, size=size, mode="bilinear", align_corners=False)
+            fields["depth"] = depth[0, 0].cpu().numpy()
+        if "normals" in outputs:
+            normals = outputs["normals"]
+            if resize:
+                normals = F.normalize(F.interpolate(normals, size=size, mode="bilinear", align_corners=False), dim=1, eps=1e-6)
+            fields["normals"] = normals[0].permute(1, 2, 0).contiguous().cpu().numpy()
+        return Prediction(**fields)
+
+    def warmup(self, iterations: int = 2) -> None:
+        frame = np.zeros((*self.input_size, 3), dtype=np.uint8)
+        for _ in range(iterations):
+            self.predict(frame)
+
+
+def load_engine(path: str | os.PathLike[str], device: str = "auto", half: bool = False) -> Engine:
+    """Load a deploy artifact directory into an Engine (never unpickles)."""
+    model, meta = load_artifact(path)
+    return Engine(model, meta, device=device, half=half)
