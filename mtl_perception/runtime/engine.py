@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from ..model import MultiTaskNet
 from .artifact import ArtifactMeta, load_artifact
+from .backends import BACKEND_NAMES, Backend, BackendCheck, make_backend, select_backend
 from .device import resolve_device
 
 
@@ -43,16 +44,37 @@ def validate_rgb(rgb: object) -> np.ndarray:
 
 
 class Engine:
-    """Runs a plain MultiTaskNet on one device; pre- and post-processing stay on that device."""
+    """Runs a plain MultiTaskNet on one device; pre- and post-processing stay on that device.
 
-    def __init__(self, model: MultiTaskNet, meta: ArtifactMeta, *, device: str | torch.device = "auto", half: bool = False) -> None:
+    `backend` is one of BACKEND_NAMES, or "auto": the fastest candidate that matches torch
+    fp32 on a test input (the checks are kept in `backend_checks`). half=True means torch_fp16.
+    """
+
+    def __init__(
+        self,
+        model: MultiTaskNet,
+        meta: ArtifactMeta,
+        *,
+        device: str | torch.device = "auto",
+        half: bool = False,
+        backend: str = "torch",
+    ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         if half and self.device.type != "cuda":
             raise ValueError("half=True needs a CUDA device; fp16 is off on CPU")
+        if backend not in ("auto", *BACKEND_NAMES):
+            raise ValueError(f"backend must be 'auto' or one of {BACKEND_NAMES}, got {backend!r}")
         self.meta = meta
-        self.half = half
-        self.dtype = torch.float16 if half else torch.float32
-        self.model = model.to(self.device, self.dtype).eval()
+        input_size = (meta.input_height, meta.input_width)
+        self.backend_checks: list[BackendCheck] = []
+        if half:
+            backend = "torch_fp16"
+        if backend == "auto":
+            self.backend, self.backend_checks = select_backend(model.eval(), self.device, input_size)
+        else:
+            self.backend = make_backend(backend, model.eval(), self.device, input_size)
+        self.dtype = self.backend.dtype
+        self.half = self.dtype == torch.float16
         std = torch.tensor(meta.std, dtype=torch.float32)
         mean = torch.tensor(meta.mean, dtype=torch.float32)
         # (x/255 − mean)/std as one multiply-add per pixel.
@@ -71,6 +93,10 @@ class Engine:
     def name(self) -> str:
         return self.meta.name
 
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 → normalised 1×3×h×w at the network's input size, on the device."""
         image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
@@ -79,20 +105,18 @@ class Engine:
         if tuple(image.shape[-2:]) != size:
             shrinking = image.shape[-2] > size[0] or image.shape[-1] > size[1]
             image = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
-        return torch.addcmul(self._shift, image, self._scale).to(self.dtype)
+        return torch.addcmul(self._shift, image, self._scale)
 
     @torch.inference_mode()
     def forward(self, rgb: np.ndarray) -> dict[str, torch.Tensor]:
         """Raw network outputs at network resolution (float32)."""
-        return {task: out.float() for task, out in self.model(self.preprocess(validate_rgb(rgb))).items()}
+        return {task: out.float() for task, out in self.backend(self.preprocess(validate_rgb(rgb))).items()}
 
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray, *, output_size: tuple[int, int] | None = None) -> Prediction:
         """Predict every task; outputs at `output_size` (default: the input's H×W)."""
-        rgb = validate_rgb(rgb)
-        size = tuple(rgb.shape[:2]) if output_size is None else tuple(output_size)
-        outputs = {task: out.float() for task, out in self.model(self.preprocess(rgb)).items()}
-        return self.postprocess(outputs, size)
+        size = tuple(validate_rgb(rgb).shape[:2]) if output_size is None else tuple(output_size)
+        return self.postprocess(self.forward(rgb), size)
 
     def postprocess(self, outputs: dict[str, torch.Tensor], size: tuple[int, int]) -> Prediction:
         resize = tuple(next(iter(outputs.values())).shape[-2:]) != size
@@ -120,7 +144,7 @@ class Engine:
             self.predict(frame)
 
 
-def load_engine(path: str | os.PathLike[str], device: str = "auto", half: bool = False) -> Engine:
+def load_engine(path: str | os.PathLike[str], device: str = "auto", half: bool = False, backend: str = "torch") -> Engine:
     """Load a deploy artifact directory into an Engine (never unpickles)."""
     model, meta = load_artifact(path)
-    return Engine(model, meta, device=device, half=half)
+    return Engine(model, meta, device=device, half=half, backend=backend)

@@ -1,0 +1,180 @@
+"""Network execution backends behind one interface, and load-time selection of the fastest.
+
+A backend maps a normalised 1×3×h×w tensor on the engine's device to {task: tensor} on that
+device. Pre- and post-processing stay in the Engine, shared by every backend.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+
+from ..model import MultiTaskNet
+
+LOG = logging.getLogger(__name__)
+BACKEND_NAMES: tuple[str, ...] = ("torch", "torch_channels_last", "torch_fp16", "onnxruntime")
+
+
+class Backend(Protocol):
+    name: str
+    dtype: torch.dtype
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
+class TorchBackend:
+    """Eager torch; optional channels_last memory format and CUDA fp16."""
+
+    def __init__(self, model: MultiTaskNet, device: torch.device, *, channels_last: bool = False, half: bool = False) -> None:
+        if half and device.type != "cuda":
+            raise ValueError("fp16 needs a CUDA device; it is off on CPU")
+        self.dtype = torch.float16 if half else torch.float32
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(device=device, dtype=self.dtype, memory_format=self.memory_format).eval()
+        self.name = "torch_fp16" if half else "torch_channels_last" if channels_last else "torch"
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(image.to(self.dtype).contiguous(memory_format=self.memory_format))
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime on an in-memory export of the model (the artifact itself stays safetensors)."""
+
+    def __init__(self, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int]) -> None:
+        import onnxruntime as ort  # optional dependency
+
+        self.name, self.dtype, self.device = "onnxruntime", torch.float32, device
+        self.tasks = model.config.tasks
+        example = torch.zeros(1, model.config.in_channels, *input_size)
+        buffer = io.BytesIO()
+        # The exporter narrates on stdout/stderr and the logging module; keep the node's log clean.
+        quiet = logging.getLogger("torch.onnx")
+        previous, quiet.level = quiet.level, logging.ERROR
+        try:
+            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                torch.onnx.export(
+                    model.cpu().float().eval(), (example,), buffer, input_names=["image"], output_names=list(self.tasks), dynamo=True, verbose=False
+                )
+        finally:
+            quiet.setLevel(previous)
+        available = ort.get_available_providers()
+        wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device.type == "cuda" else []
+        providers = [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+        self.providers = self.session.get_providers()
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = self.session.run(None, {"image": image.float().contiguous().cpu().numpy()})
+        return {task: torch.from_numpy(out).to(self.device) for task, out in zip(self.tasks, outputs)}
+
+
+def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int]) -> Backend:
+    """Build one backend on its own copy of the model (backends change dtype and memory format)."""
+    model = copy.deepcopy(model)
+    if name == "torch":
+        return TorchBackend(model, device)
+    if name == "torch_channels_last":
+        return TorchBackend(model, device, channels_last=True)
+    if name == "torch_fp16":
+        return TorchBackend(model, device, channels_last=True, half=True)
+    if name == "onnxruntime":
+        return OnnxRuntimeBackend(model, device, input_size)
+    raise ValueError(f"unknown backend {name!r}; choose 'auto' or one of {BACKEND_NAMES}")
+
+
+def candidate_backends(device: torch.device) -> list[str]:
+    names = ["torch", "torch_channels_last"]
+    if device.type == "cuda":
+        names.append("torch_fp16")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        names.append("onnxruntime")
+    return names
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a backend must be to torch fp32 to count as correct."""
+
+    max_rel_error: float  # max |a − b| / max |b|, per continuous output
+    min_label_agreement: float  # fraction of pixels whose argmax class agrees
+
+
+FP32_TOLERANCE = Tolerance(max_rel_error=1e-3, min_label_agreement=0.999)
+FP16_TOLERANCE = Tolerance(max_rel_error=2e-2, min_label_agreement=0.98)
+
+
+@dataclass(frozen=True)
+class BackendCheck:
+    name: str
+    passed: bool
+    median_ms: float
+    max_rel_error: float
+    label_agreement: float
+    reason: str = ""
+
+
+def compare_outputs(candidate: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """(max relative error over continuous outputs, argmax agreement of segmentation)."""
+    rel, agreement = 0.0, 1.0
+    for task, ref in reference.items():
+        out = candidate[task].float()
+        if task == "segmentation":
+            agreement = (out.argmax(1) == ref.argmax(1)).float().mean().item()
+        scale = ref.abs().max().clamp_min(1e-6)
+        rel = max(rel, ((out - ref.float()).abs().max() / scale).item())
+    return rel, agreement
+
+
+def median_ms(run: Callable[[], object], device: torch.device, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+@torch.inference_mode()
+def select_backend(
+    model: MultiTaskNet, device: torch.device, input_size: tuple[int, int], *, names: list[str] | None = None, repeats: int = 5
+) -> tuple[Backend, list[BackendCheck]]:
+    """Build each candidate, check it against torch fp32, and keep the fastest that passes."""
+    names = names or candidate_backends(device)
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randn(1, model.config.in_channels, *input_size, generator=generator).to(device)
+    reference = {k: v.float().clone() for k, v in make_backend("torch", model, device, input_size)(image).items()}
+    checks: list[BackendCheck] = []
+    best: tuple[float, Backend] | None = None
+    for name in names:
+        try:
+            backend = make_backend(name, model, device, input_size)
+            backend(image)  # warm-up: allocations, kernel selection
+            rel, agreement = compare_outputs(backend(image), reference)
+            tolerance = FP16_TOLERANCE if backend.dtype == torch.float16 else FP32_TOLERANCE
+            passed = rel <= tolerance.max_rel_error and agreement >= tolerance.min_label_agreement
+            elapsed = median_ms(lambda: backend(image), device, repeats)
+            checks.append(BackendCheck(name, passed, elapsed, rel, agreement, "" if passed else "outside tolerance"))
+            if passed and (best is None or elapsed < best[0]):
+                best = (elapsed, backend)
+        except Exception as exc:  # a backend that cannot be built is skipped, not fatal
+            checks.append(BackendCheck(name, False, float("nan"), float("nan"), 0.0, f"{type(exc).__name__}: {exc}"))
+            LOG.warning("backend %s unavailable: %s", name, exc)
+    if best is None:
+        raise RuntimeError(f"no backend passed the equivalence check: {checks}")
+    return best[1], checks
