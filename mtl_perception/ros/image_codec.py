@@ -5,6 +5,7 @@ so the node (rclpy) and the bag tools (rosbags) share it. Imports no ROS package
 """
 from __future__ import annotations
 
+import array as _array
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,3 +100,28 @@ def array_to_fields(array: np.ndarray, encoding: str) -> ImageFields:
     packed = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype)
     height, width = packed.shape[:2]
     return ImageFields(height, width, encoding, 0, width * channels * dtype.itemsize, packed.tobytes())
+
+
+def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
+    """Set an Image message's payload fields in place from `array` (one memcpy, no Python lists).
+
+    `msg.data` becomes an `array.array('B')`, which rclpy's generated setter accepts without
+    per-element checks. Returns `msg`.
+    """
+    if encoding not in ENCODINGS:
+        raise ImageFormatError(f"unsupported encoding {encoding!r}")
+    dtype, channels = ENCODINGS[encoding]
+    expected_ndim = 2 if channels == 1 else 3
+    if array.ndim != expected_ndim or (channels > 1 and array.shape[2] != channels):
+        raise ImageFormatError(f"{encoding} needs {'H×W' if channels == 1 else f'H×W×{channels}'}, got {array.shape}")
+    if not np.can_cast(array.dtype, dtype, casting="same_kind"):
+        raise ImageFormatError(f"{encoding} holds {dtype}; refusing to cast {array.dtype} data into it")
+    packed = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype)
+    payload = _array.array("B")
+    payload.frombytes(memoryview(packed).cast("B"))
+    msg.height, msg.width = int(packed.shape[0]), int(packed.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(packed.shape[1]) * channels * dtype.itemsize
+    msg.data = payload
+    return msg

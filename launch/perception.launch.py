@@ -1,0 +1,54 @@
+"""Launch the mtl_perception lifecycle node (ROS 2 Humble / Jazzy).
+
+    ros2 launch mtl_perception perception.launch.py image:=/camera/color/image_raw \
+        camera_info:=/camera/color/camera_info namespace:=perception device:=cuda
+
+Arguments: image, camera_info (input topics to remap), namespace, params_file (YAML,
+default: the package's config/perception.yaml), model_path (empty = the bundled model),
+device (auto | cpu | cuda | cuda:N). The node autostarts (configure + activate) unless
+params_file sets autostart: false; drive it then with `ros2 lifecycle set`.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+PACKAGE = "mtl_perception"
+EXECUTABLE = "perception_node"
+NODE_NAME = "perception_node"
+
+
+def generate_launch_description():
+    default_params = os.path.join(get_package_share_directory(PACKAGE), "config", "perception.yaml")
+    arguments = [
+        DeclareLaunchArgument("image", default_value="/camera/image_raw", description="input sensor_msgs/Image topic"),
+        DeclareLaunchArgument("camera_info", default_value="/camera/camera_info", description="input sensor_msgs/CameraInfo topic"),
+        DeclareLaunchArgument("namespace", default_value="perception", description="namespace of the node and its outputs"),
+        DeclareLaunchArgument("params_file", default_value=default_params, description="parameter YAML file"),
+        DeclareLaunchArgument("model_path", default_value="", description="deploy artifact directory; empty = bundled model"),
+        DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
+    ]
+    node = Node(
+        package=PACKAGE,
+        executable=EXECUTABLE,
+        name=NODE_NAME,
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        emulate_tty=True,
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {
+                "model_path": ParameterValue(LaunchConfiguration("model_path"), value_type=str),
+                "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
+            },
+        ],
+        remappings=[
+            ("image", LaunchConfiguration("image")),
+            ("camera_info", LaunchConfiguration("camera_info")),
+        ],
+    )
+    return LaunchDescription([*arguments, node])

@@ -1,0 +1,223 @@
+"""Analytic ray–primitive intersection: room interior, yaw-rotated boxes, spheres, vertical cylinders.
+
+All rays of one image share the camera centre ``origin`` (float64 3-vector);
+directions come as float32 arrays ``dx, dy, dz`` of any (equal) shape and are
+*not* normalised: with optical-frame z = 1 the hit parameter t is the depth.
+``intersect`` returns t (inf on a miss); ``surface`` returns the world normal
+and local texture coordinates of hits, each 3×N float32 (one row per axis:
+planar, so later per-axis arithmetic runs on contiguous rows), for 1-D ray arrays.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .textures import Material
+
+NEAR = 1e-3  # hits closer than this (m) are ignored: the camera never sits on a surface
+_INF = np.float32(np.inf)
+
+
+def _room_normals() -> np.ndarray:
+    # Inward normals of the room faces, in face order: the camera is always inside.
+    n = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float32)
+    n.setflags(write=False)
+    return n
+
+
+ROOM_FACE_NORMALS = _room_normals()
+
+
+class Primitive(Protocol):
+    """What the renderer needs from an object part."""
+
+    class_id: int
+    material: Material
+    item: int  # parts of one furniture item share it (placement, path clearing)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def intersect(self, origin: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray) -> np.ndarray: ...
+
+    def surface(
+        self, origin: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, t: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _stack(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return np.stack(np.broadcast_arrays(x, y, z)).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Room:
+    """Axis-aligned interior [0, Lx] × [0, Ly] × [0, Lz]; faces 0..5 are x=0, x=Lx, y=0, y=Ly, floor, ceiling."""
+
+    size: tuple[float, float, float]
+
+    def intersect_faces(
+        self, origin: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exit distance t and face index (int8) of every ray cast from inside the room."""
+        best_t: np.ndarray | None = None
+        best_face: np.ndarray | None = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for axis, d in enumerate((dx, dy, dz)):
+                positive = d > 0
+                # The far face along this axis is hi when the ray goes up the axis, lo otherwise.
+                far = np.where(positive, np.float32(self.size[axis]), np.float32(0.0))
+                t = (far - np.float32(origin[axis])) / d
+                t = np.where(np.isfinite(t) & (t > 0), t, _INF)
+                face = (2 * axis + positive).astype(np.int8)
+                if best_t is None:
+                    best_t, best_face = t, face
+                else:
+                    closer = t < best_t
+                    best_t = np.where(closer, t, best_t)
+                    best_face = np.where(closer, face, best_face)
+        assert best_t is not None and best_face is not None
+        return best_t.astype(np.float32, copy=False), best_face
+
+
+@dataclass(frozen=True, eq=False)
+class Box:
+    """Box of half extents ``half`` centred at ``center``, rotated by ``yaw`` (rad) about world z."""
+
+    center: tuple[float, float, float]
+    half: tuple[float, float, float]
+    yaw: float
+    class_id: int
+    material: Material
+    item: int = -1
+
+    def _to_local(self, origin: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray):
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        rel = np.asarray(origin, dtype=np.float64) - np.asarray(self.center)
+        o = (c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], rel[2])
+        fc, fs = np.float32(c), np.float32(s)
+        return o, (fc * dx + fs * dy, fc * dy - fs * dx, dz)
+
+    def _slabs(self, o, d) -> tuple[list[np.ndarray], np.ndarray]:
+        """Entry distance per axis and the overall exit distance (slab method)."""
+        entries, exit_t = [], None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for oa, da, ha in zip(o, d, self.half):
+                inv = np.float32(1.0) / da
+                ta = np.float32(-ha - oa) * inv
+                tb = np.float32(ha - oa) * inv
+                entries.append(np.minimum(ta, tb))
+                far = np.maximum(ta, tb)
+                exit_t = far if exit_t is None else np.minimum(exit_t, far)
+        return entries, exit_t
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        c, s = abs(math.cos(self.yaw)), abs(math.sin(self.yaw))
+        hx, hy, hz = self.half
+        ext = np.array([c * hx + s * hy, s * hx + c * hy, hz])
+        return np.asarray(self.center) - ext, np.asarray(self.center) + ext
+
+    def intersect(self, origin, dx, dy, dz):
+        o, d = self._to_local(origin, dx, dy, dz)
+        entries, exit_t = self._slabs(o, d)
+        enter = np.maximum(np.maximum(entries[0], entries[1]), entries[2])
+        hit = (enter <= exit_t) & (enter > NEAR)  # NaN (ray in a slab plane) compares False: a miss
+        return np.where(hit, enter, _INF)
+
+    def surface(self, origin, dx, dy, dz, t):
+        o, d = self._to_local(origin, dx, dy, dz)
+        entries, _ = self._slabs(o, d)
+        # The face hit is the slab entered last: exact, unlike guessing from the hit point.
+        axis = np.argmax(np.stack(entries), axis=0)
+        n_local = np.zeros((3, t.shape[0]), dtype=np.float32)
+        n_local[axis, np.arange(t.shape[0])] = -np.sign(np.choose(axis, d))
+        c, s = np.float32(math.cos(self.yaw)), np.float32(math.sin(self.yaw))
+        normal = _stack(c * n_local[0] - s * n_local[1], s * n_local[0] + c * n_local[1], n_local[2])
+        q = _stack(*(np.float32(oa) + t * da for oa, da in zip(o, d)))
+        return normal, q
+
+
+@dataclass(frozen=True, eq=False)
+class Sphere:
+    center: tuple[float, float, float]
+    radius: float
+    class_id: int
+    material: Material
+    item: int = -1
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        c = np.asarray(self.center)
+        return c - self.radius, c + self.radius
+
+    def intersect(self, origin, dx, dy, dz):
+        oc = np.asarray(origin, dtype=np.float64) - np.asarray(self.center)
+        b = dx * np.float32(oc[0]) + dy * np.float32(oc[1]) + dz * np.float32(oc[2])
+        a = dx * dx + dy * dy + dz * dz
+        c = np.float32(oc @ oc - self.radius**2)
+        disc = b * b - a * c
+        with np.errstate(invalid="ignore"):
+            t = (-b - np.sqrt(disc)) / a
+        return np.where((disc >= 0) & (t > NEAR), t, _INF)
+
+    def surface(self, origin, dx, dy, dz, t):
+        oc = (np.asarray(origin, dtype=np.float64) - np.asarray(self.center)).astype(np.float32)
+        q = _stack(oc[0] + t * dx, oc[1] + t * dy, oc[2] + t * dz)
+        normal = q / np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
+        return normal, q
+
+
+@dataclass(frozen=True, eq=False)
+class Cylinder:
+    """Vertical capped cylinder: axis through (x, y), from height z0 to z1."""
+
+    x: float
+    y: float
+    z0: float
+    z1: float
+    radius: float
+    class_id: int
+    material: Material
+    item: int = -1
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        r = self.radius
+        return np.array([self.x - r, self.y - r, self.z0]), np.array([self.x + r, self.y + r, self.z1])
+
+    def _parts(self, origin, dx, dy, dz) -> tuple[np.ndarray, np.ndarray]:
+        """Distances to the side and to the cap facing the camera (inf where missed)."""
+        ox, oy, oz = (float(v) for v in np.asarray(origin, dtype=np.float64) - (self.x, self.y, 0.0))
+        fx, fy = np.float32(ox), np.float32(oy)
+        a = dx * dx + dy * dy
+        b = dx * fx + dy * fy
+        c = np.float32(ox * ox + oy * oy - self.radius**2)
+        disc = b * b - a * c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            side = (-b - np.sqrt(disc)) / a
+            z = np.float32(oz) + side * dz
+            side = np.where((disc >= 0) & (side > NEAR) & (z >= self.z0) & (z <= self.z1), side, _INF)
+            if self.z0 <= oz <= self.z1:  # beside the cylinder: neither cap is visible
+                return side, np.full_like(side, _INF)
+            plane = self.z1 if oz > self.z1 else self.z0
+            cap = np.float32(plane - oz) / dz
+            px, py = fx + cap * dx, fy + cap * dy
+            inside = (px * px + py * py <= np.float32(self.radius**2)) & (cap > NEAR)
+        return side, np.where(inside, cap, _INF)
+
+    def intersect(self, origin, dx, dy, dz):
+        return np.minimum(*self._parts(origin, dx, dy, dz))
+
+    def surface(self, origin, dx, dy, dz, t):
+        side, cap = self._parts(origin, dx, dy, dz)
+        rel = (np.asarray(origin, dtype=np.float64) - (self.x, self.y, self.z0)).astype(np.float32)
+        q = _stack(rel[0] + t * dx, rel[1] + t * dy, rel[2] + t * dz)
+        on_cap = cap <= side
+        cap_sign = np.float32(1.0 if float(origin[2]) > self.z1 else -1.0)
+        # Normalise the radial part rather than divide by r, so side normals are unit to rounding.
+        inv_rho = np.float32(1.0) / np.maximum(np.hypot(q[0], q[1]), np.float32(1e-12))
+        normal = _stack(
+            np.where(on_cap, 0.0, q[0] * inv_rho),
+            np.where(on_cap, 0.0, q[1] * inv_rho),
+            np.where(on_cap, cap_sign, 0.0),
+        )
+        return normal, q

@@ -1,0 +1,209 @@
+"""ROS-free serving core: one-slot latest-frame buffer, rate/latency statistics, CameraInfo maths.
+
+The node wires these to rclpy; tests exercise them without ROS.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Generic, Sequence, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+class LatestSlot(Generic[T]):
+    """A one-slot buffer: `put` replaces the waiting item (counted as a drop), `get` blocks for one.
+
+    Latency never grows with backlog: whatever arrives while the consumer is busy overwrites the
+    waiting frame, so the consumer always gets the newest one.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self._full = False
+        self._closed = False
+        self.put_count = 0
+        self.dropped = 0
+
+    def put(self, item: T) -> bool:
+        """Store `item`; returns True when it replaced an item nobody had taken (a drop)."""
+        with self._cond:
+            replaced = self._full
+            self._item, self._full = item, True
+            self.put_count += 1
+            if replaced:
+                self.dropped += 1
+            self._cond.notify()
+            return replaced
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """Take the waiting item; None on timeout or once closed."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._full or self._closed, timeout=timeout):
+                return None
+            if self._closed:
+                return None
+            item, self._item, self._full = self._item, None, False
+            return item
+
+    def clear(self) -> None:
+        with self._cond:
+            self._item, self._full = None, False
+
+    def close(self) -> None:
+        """Wake every waiting `get` (which then returns None); later puts are still accepted."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+            self._item, self._full = None, False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class RateMeter:
+    """Event rate over a sliding time window: (events − 1) / (last − first) within the window."""
+
+    def __init__(self, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def tick(self, now: float | None = None) -> None:
+        now = self._clock() if now is None else now
+        with self._lock:
+            self._times.append(now)
+            self.count += 1
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window_s:
+            self._times.popleft()
+
+    def rate(self, now: float | None = None) -> float:
+        now = self._clock() if now is None else now
+        with self._lock:
+            self._trim(now)
+            if len(self._times) < 2:
+                return 0.0
+            span = self._times[-1] - self._times[0]
+            return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class Percentiles:
+    """The last `capacity` samples; p50/p95 by linear interpolation (numpy's default)."""
+
+    def __init__(self, capacity: int = 500) -> None:
+        self._values: deque[float] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+
+    def add(self, value: float) -> None:
+        if math.isfinite(value):
+            with self._lock:
+                self._values.append(float(value))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def percentile(self, q: float) -> float:
+        with self._lock:
+            if not self._values:
+                return math.nan
+            return float(np.percentile(np.fromiter(self._values, dtype=np.float64), q))
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p95(self) -> float:
+        return self.percentile(95)
+
+
+@dataclass
+class ServingStats:
+    """Everything the diagnostics report, updated by the node's callbacks and worker."""
+
+    input_rate: RateMeter
+    output_rate: RateMeter
+    inference_ms: Percentiles
+    latency_ms: Percentiles
+    frames_processed: int = 0
+    frames_bad: int = 0
+    camera_info_bad: int = 0
+    last_error: str = ""
+
+    @classmethod
+    def create(cls, window_s: float = 5.0) -> "ServingStats":
+        return cls(RateMeter(window_s), RateMeter(window_s), Percentiles(), Percentiles())
+
+
+# ---------------------------------------------------------------------------------------------
+# CameraInfo maths
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """The CameraInfo fields that change with image size (K, P row-major; roi as x, y, w, h)."""
+
+    width: int
+    height: int
+    k: tuple[float, ...]
+    p: tuple[float, ...]
+    roi: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+def validate_intrinsics(width: int, height: int, k: Sequence[float], p: Sequence[float]) -> str | None:
+    """Why a CameraInfo cannot be used (None when it can)."""
+    if len(k) != 9 or len(p) != 12:
+        return f"K must have 9 and P 12 entries (got {len(k)} and {len(p)})"
+    values = np.asarray([*k, *p], dtype=np.float64)
+    if not np.isfinite(values).all():
+        return "K or P holds NaN/inf"
+    if k[0] <= 0 or k[4] <= 0:
+        return f"focal lengths must be positive (fx={k[0]}, fy={k[4]})"
+    if width < 0 or height < 0:
+        return f"negative image size {width}x{height}"
+    return None
+
+
+def scale_intrinsics(info: Intrinsics, out_width: int, out_height: int) -> Intrinsics:
+    """Rescale intrinsics from info.width×info.height to out_width×out_height.
+
+    Uses the pixel-centre convention of area/bilinear resampling (align_corners=False): a point at
+    pixel coordinate u maps to (u + 0.5)·s − 0.5, so fx' = fx·sx, cx' = (cx + 0.5)·sx − 0.5 and
+    Tx' = Tx·sx (P[3] is −fx·baseline). A zero width/height in the input means "same as output".
+    """
+    src_w = info.width or out_width
+    src_h = info.height or out_height
+    sx, sy = out_width / src_w, out_height / src_h
+    k = list(info.k)
+    k[0] *= sx
+    k[1] *= sx  # skew
+    k[2] = (k[2] + 0.5) * sx - 0.5
+    k[4] *= sy
+    k[5] = (k[5] + 0.5) * sy - 0.5
+    p = list(info.p)
+    p[0] *= sx
+    p[1] *= sx
+    p[2] = (p[2] + 0.5) * sx - 0.5
+    p[3] *= sx
+    p[5] *= sy
+    p[6] = (p[6] + 0.5) * sy - 0.5
+    p[7] *= sy
+    x, y, w, h = info.roi
+    roi = (int(round(x * sx)), int(round(y * sy)), int(round(w * sx)), int(round(h * sy))) if (w and h) else (0, 0, 0, 0)
+    return Intrinsics(out_width, out_height, tuple(k), tuple(p), roi)

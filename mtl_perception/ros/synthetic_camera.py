@@ -1,0 +1,141 @@
+"""A synthetic camera: publishes a renderer trajectory as image (rgb8) + camera_info at a fixed rate.
+
+Frames are rendered up front (the renderer is numpy and slower than real time at VGA) and the
+trajectory is played forwards then backwards in a loop, so it can run for any duration. Every
+published stamp is remembered with its frame index, so a recorder can score outputs against the
+renderer's ground truth by header stamp.
+
+Standalone: python -m mtl_perception.ros.synthetic_camera --ros-args -p fps:=15.0 -p width:=320
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import QoSPresetProfiles
+from sensor_msgs.msg import CameraInfo, Image
+
+from .image_codec import fill_image
+
+
+def render_frames(seed: int, count: int, height: int, width: int, fps: float) -> tuple[Any, list[Any]]:
+    """(Camera, frames) along one trajectory; imported lazily so ROS tools need no renderer."""
+    from ..data import Camera, render_sequence
+
+    camera = Camera.default(height, width)
+    return camera, list(render_sequence(seed, count, camera, fps=fps))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def camera_info_msg(camera: Any, frame_id: str) -> CameraInfo:
+    info = CameraInfo()
+    info.header.frame_id = frame_id
+    info.width, info.height = int(camera.width), int(camera.height)
+    info.distortion_model = "plumb_bob"
+    info.d = [0.0] * 5
+    info.k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def pingpong(index: int, count: int) -> int:
+    """Frame index for the index-th publication when playing 0..n-1, n-2..1, 0.. in a loop."""
+    if count <= 1:
+        return 0
+    period = 2 * count - 2
+    i = index % period
+    return i if i < count else period - i
+
+
+class SyntheticCamera(Node):
+    """Publishes `image` and `camera_info` (sensor-data QoS) from pre-rendered frames."""
+
+    def __init__(self, frames: list[Any] | None = None, camera: Any = None, *, node_name: str = "synthetic_camera", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("fps", 15.0)
+        self.declare_parameter("seed", 0)
+        self.declare_parameter("num_frames", 60)
+        self.declare_parameter("height", 240)
+        self.declare_parameter("width", 320)
+        self.declare_parameter("frame_id", "camera_optical_frame")
+        self.fps = float(self.get_parameter("fps").value)
+        if not 0.1 <= self.fps <= 120.0:
+            raise ValueError(f"fps must be in [0.1, 120], got {self.fps}")
+        if frames is None:
+            camera, frames = render_frames(
+                int(self.get_parameter("seed").value),
+                int(self.get_parameter("num_frames").value),
+                int(self.get_parameter("height").value),
+                int(self.get_parameter("width").value),
+                self.fps,
+            )
+        self.frames = frames
+        self.camera = camera
+        self.frame_id = str(self.get_parameter("frame_id").value)
+        self._images = [to_uint8(f.image) for f in frames]
+        self._info = camera_info_msg(camera, self.frame_id)
+        qos = QoSPresetProfiles.SENSOR_DATA.value
+        self.image_pub = self.create_publisher(Image, "image", qos)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        self.published: dict[int, int] = {}  # stamp (ns) -> frame index
+        self._lock = threading.Lock()
+        self._count = 0
+        self._timer = None
+
+    def start(self) -> None:
+        if self._timer is None:
+            self._timer = self.create_timer(1.0 / self.fps, self.publish_next)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+
+    def publish_next(self) -> None:
+        index = pingpong(self._count, len(self._images))
+        self._count += 1
+        stamp = self.get_clock().now()
+        msg = Image()
+        fill_image(msg, self._images[index], "rgb8")
+        msg.header.stamp = stamp.to_msg()
+        msg.header.frame_id = self.frame_id
+        self._info.header = msg.header
+        with self._lock:
+            self.published[stamp.nanoseconds] = index
+        self.info_pub.publish(self._info)
+        self.image_pub.publish(msg)
+
+    def frame_for(self, stamp_ns: int) -> Any | None:
+        with self._lock:
+            index = self.published.get(stamp_ns)
+        return None if index is None else self.frames[index]
+
+
+def main(args: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SyntheticCamera()
+        node.start()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

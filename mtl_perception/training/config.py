@@ -1,0 +1,247 @@
+"""Typed training configuration: dataclasses loaded from YAML plus `a.b=value` overrides.
+
+Every key is checked against the dataclass fields and their annotated types, so a typo
+(`optim.lrr`) or a wrong type (`epochs=ten`) fails at start-up with the offending path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import yaml
+
+from ..model import ARCHITECTURES, SCHEMES, TASKS
+
+WEIGHTINGS = ("equal", "uncertainty", "dwa")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "cosine", "step")
+PHASE_UNITS = ("steps", "epochs")
+
+
+class ConfigError(ValueError):
+    """A training configuration has an unknown key, a wrong type or an invalid value."""
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "segnet"
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    width: float = 0.5
+    task_layers: int = 1
+    scheme: str = "svd_shared"
+    rank: Optional[int] = None  # None: full rank, so the factorised form can express every kernel
+    expansion: int = 4  # expandnet only
+    folded_forward: bool = True  # SVD convs run as one folded conv: same function/gradients, faster on CPU
+
+
+@dataclass
+class DataConfig:
+    root: str = "data/synthetic"
+    height: int = 120  # network input size; batches are resized when the files differ
+    width: int = 160
+    augment: bool = False
+    num_workers: int = 0
+    train_limit: int = 0  # use only the first N training samples (0: all)
+    val_limit: int = 0
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    scale_lr_factor: float = 1.0  # learning-rate multiplier for the task scales m in phase B
+    scheduler: str = "cosine"
+    step_size: int = 10  # step scheduler: epochs per decay
+    gamma: float = 0.5
+    grad_clip: float = 0.0  # 0: off
+
+
+@dataclass
+class ScheduleConfig:
+    """Alternating phases for schemes in ALTERNATING_SCHEMES: phase_a units of A, then phase_b of B."""
+
+    unit: str = "steps"
+    phase_a: int = 4
+    phase_b: int = 1
+
+
+@dataclass
+class LossConfig:
+    weighting: str = "equal"
+    dwa_temperature: float = 2.0
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    epochs: int = 10
+    batch_size: int = 8
+    eval_every: int = 1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision on CUDA only; ignored on CPU
+    threads: int = 0  # torch.set_num_threads per process (0: leave torch's default)
+    tensorboard: bool = True
+    plots: bool = True
+
+    def validate(self) -> "TrainConfig":
+        checks = [
+            (self.model.arch in ARCHITECTURES, f"model.arch must be one of {ARCHITECTURES}"),
+            (bool(self.model.tasks) and set(self.model.tasks) <= set(TASKS) and len(set(self.model.tasks)) == len(self.model.tasks),
+             f"model.tasks must be a non-empty duplicate-free subset of {TASKS}"),
+            (self.model.scheme in SCHEMES, f"model.scheme must be one of {SCHEMES}"),
+            (self.model.width > 0, "model.width must be > 0"),
+            (self.model.rank is None or self.model.rank > 0, "model.rank must be > 0 or null"),
+            (self.loss.weighting in WEIGHTINGS, f"loss.weighting must be one of {WEIGHTINGS}"),
+            (self.optim.name in OPTIMIZERS, f"optim.name must be one of {OPTIMIZERS}"),
+            (self.optim.scheduler in SCHEDULERS, f"optim.scheduler must be one of {SCHEDULERS}"),
+            (self.optim.lr > 0, "optim.lr must be > 0"),
+            (self.schedule.unit in PHASE_UNITS, f"schedule.unit must be one of {PHASE_UNITS}"),
+            (self.schedule.phase_a >= 1 and self.schedule.phase_b >= 1, "schedule.phase_a and phase_b must be >= 1"),
+            (self.epochs >= 1 and self.batch_size >= 1 and self.eval_every >= 1, "epochs, batch_size, eval_every must be >= 1"),
+            (self.data.height >= 16 and self.data.width >= 16, "data.height/width must be >= 16"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _coerce(value: Any, annotation: Any, path: str) -> Any:
+    """Check `value` against a field annotation; ints widen to float, nothing else converts."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, path)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{path}: expected {annotation}, got {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping of {annotation.__name__} keys, got {value!r}")
+        return _build(annotation, value, path)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise ConfigError(f"{path}: unsupported annotation {annotation}")
+    raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, data: Mapping[str, Any], path: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        where = path or "top level"
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; known: {names}")
+    kwargs = {k: _coerce(v, hints[k], f"{path}.{k}" if path else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """['optim.lr=3e-4', 'model.tasks=[depth]'] → nested dict; values parse as YAML scalars/lists."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+        # YAML reads "1e-3" as a string (it wants "1.0e-3"); accept the usual float spelling.
+        if isinstance(value, str):
+            try:
+                value = float(value) if any(c in value for c in ".eE") and not value.isalpha() else value
+            except ValueError:
+                pass
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[leaf] = value
+    return nested
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, data).validate()
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults ← YAML file ← dot overrides, type-checked and validated."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        data = _merge(data, _float_strings(loaded))
+    data = _merge(data, parse_overrides(overrides))
+    return config_from_dict(data)
+
+
+def _float_strings(node: Any) -> Any:
+    # PyYAML (YAML 1.1) reads 1e-3 as a string; treat such numeric strings as floats.
+    if isinstance(node, dict):
+        return {k: _float_strings(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_float_strings(v) for v in node]
+    if isinstance(node, str):
+        try:
+            return float(node) if any(c in node for c in "eE") and any(c.isdigit() for c in node) else node
+        except ValueError:
+            return node
+    return node

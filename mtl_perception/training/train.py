@@ -1,0 +1,34 @@
+"""`mtl-perception train --config FILE [key=value ...] --out RUN_DIR [--resume]` (torchrun-aware)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import ConfigError, load_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file under config/train/ (defaults apply to missing keys)")
+    parser.add_argument("--out", required=True, help="run directory: checkpoints, logs, plots")
+    parser.add_argument("--resume", action="store_true", help="continue exactly from RUN_DIR/last.pt")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dot overrides, e.g. optim.lr=3e-4 model.scheme=none")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config, args.overrides)
+    except (ConfigError, OSError) as exc:
+        print(f"mtl-perception train: {exc}", file=sys.stderr)
+        return 2
+    from .distributed import init_distributed, shutdown_distributed
+    from .trainer import Trainer
+
+    ctx = init_distributed(config.device)
+    try:
+        trainer = Trainer(config, args.out, resume=args.resume, ctx=ctx, command=["mtl-perception", "train", *sys.argv[2:]] if sys.argv[1:2] == ["train"] else sys.argv)
+        history = trainer.fit()
+        if ctx.is_main and history:
+            print(f"done: best epoch {trainer.best_epoch}, checkpoints in {args.out}")
+    finally:
+        shutdown_distributed()
+    return 0

@@ -1,0 +1,98 @@
+"""Serving core without ROS: one-slot buffer, rate and percentile statistics, CameraInfo scaling."""
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mtl_perception.ros.serving import Intrinsics, LatestSlot, Percentiles, RateMeter, scale_intrinsics, validate_intrinsics
+
+
+def test_slot_keeps_latest_and_counts_drops():
+    slot = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True
+    assert slot.put(3) is True
+    assert slot.get(timeout=0) == 3
+    assert (slot.put_count, slot.dropped) == (3, 2)
+    assert slot.get(timeout=0.01) is None
+    assert slot.put(4) is False  # taken slot: no drop
+    assert slot.dropped == 2
+
+
+def test_slot_get_blocks_until_put_and_close_wakes():
+    slot = LatestSlot()
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(slot.get(timeout=5)))
+    consumer.start()
+    time.sleep(0.05)
+    slot.put("frame")
+    consumer.join(timeout=5)
+    assert got == ["frame"]
+    waiter = threading.Thread(target=lambda: got.append(slot.get(timeout=5)))
+    start = time.monotonic()
+    waiter.start()
+    slot.close()
+    waiter.join(timeout=5)
+    assert got[-1] is None and time.monotonic() - start < 2
+    slot.reopen()
+    slot.put("again")
+    assert slot.get(timeout=0) == "again"
+
+
+def test_slot_memory_bounded_under_fast_producer():
+    slot = LatestSlot()
+    for i in range(10000):
+        slot.put(np.zeros(10))
+    assert slot.dropped == 9999 and slot.get(timeout=0) is not None
+
+
+def test_rate_meter_window():
+    meter = RateMeter(window_s=2.0, clock=lambda: 0.0)
+    for i in range(11):
+        meter.tick(now=i * 0.1)  # 10 Hz for one second
+    assert meter.rate(now=1.0) == pytest.approx(10.0)
+    assert meter.rate(now=2.95) == 0.0 or meter.rate(now=2.95) == pytest.approx(10.0)
+    assert meter.rate(now=10.0) == 0.0  # everything aged out
+    assert meter.count == 11
+
+
+def test_percentiles():
+    p = Percentiles(capacity=100)
+    assert math.isnan(p.p50)
+    for v in range(1, 101):
+        p.add(float(v))
+    p.add(float("nan"))  # ignored
+    assert p.p50 == pytest.approx(50.5)
+    assert p.p95 == pytest.approx(95.05)
+    for v in range(100):
+        p.add(1000.0)  # capacity drops the old samples
+    assert p.p50 == 1000.0
+
+
+def test_scale_intrinsics_half_pixel_convention():
+    k = (500.0, 0.0, 319.5, 0.0, 400.0, 239.5, 0.0, 0.0, 1.0)
+    p = (500.0, 0.0, 319.5, -25.0, 0.0, 400.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0)
+    out = scale_intrinsics(Intrinsics(640, 480, k, p, (64, 48, 320, 240)), 320, 120)
+    sx, sy = 0.5, 0.25
+    # the image centre stays the centre: (319.5 + 0.5)·0.5 − 0.5 = 159.5
+    assert out.k == pytest.approx((250.0, 0.0, 159.5, 0.0, 100.0, 59.5, 0.0, 0.0, 1.0))
+    assert out.p == pytest.approx((250.0, 0.0, 159.5, -12.5, 0.0, 100.0, 59.5, 0.0, 0.0, 0.0, 1.0, 0.0))
+    assert (out.width, out.height) == (320, 120)
+    assert out.roi == (32, 12, 160, 60)
+    # a ray through a pixel centre maps to the resized pixel centre
+    u = 100.0
+    x = (u - k[2]) / k[0]
+    assert out.k[0] * x + out.k[2] == pytest.approx((u + 0.5) * sx - 0.5)
+    same = scale_intrinsics(Intrinsics(0, 0, k, p), 640, 480)
+    assert same.k == pytest.approx(k)
+
+
+def test_validate_intrinsics():
+    good_k = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1]
+    good_p = [1.0] * 12
+    assert validate_intrinsics(64, 48, good_k, good_p) is None
+    assert "NaN" in validate_intrinsics(64, 48, [math.nan] + good_k[1:], good_p)
+    assert "focal" in validate_intrinsics(64, 48, [0.0] + good_k[1:], good_p)
+    assert "entries" in validate_intrinsics(64, 48, good_k[:4], good_p)
