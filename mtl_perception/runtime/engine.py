@@ -119,6 +119,7 @@ class Engine:
         return self.postprocess(self.forward(rgb), size)
 
     def postprocess(self, outputs: dict[str, torch.Tensor], size: tuple[int, int]) -> Prediction:
+        """Resize network outputs to `size` on the device, then copy each map to host once."""
         resize = tuple(next(iter(outputs.values())).shape[-2:]) != size
         fields: dict[str, np.ndarray] = {}
         if "segmentation" in outputs:
@@ -126,16 +127,21 @@ class Engine:
             if resize:
                 labels = F.interpolate(labels, size=size, mode="nearest-exact")
             fields["segmentation"] = labels[0, 0].cpu().numpy()
-        if "depth" in outputs:
-            depth = outputs["depth"]
+        continuous = [task for task in ("depth", "normals") if task in outputs]
+        if continuous:
+            # Depth and normals share one bilinear resize, as channels of one tensor.
+            stacked = torch.cat([outputs[task] for task in continuous], 1)
             if resize:
-                depth = F.interpolate(depth, size=size, mode="bilinear", align_corners=False)
-            fields["depth"] = depth[0, 0].cpu().numpy()
-        if "normals" in outputs:
-            normals = outputs["normals"]
-            if resize:
-                normals = F.normalize(F.interpolate(normals, size=size, mode="bilinear", align_corners=False), dim=1, eps=1e-6)
-            fields["normals"] = normals[0].permute(1, 2, 0).contiguous().cpu().numpy()
+                stacked = F.interpolate(stacked, size=size, mode="bilinear", align_corners=False)
+            channel = 0
+            if "depth" in outputs:
+                fields["depth"] = stacked[0, 0].cpu().numpy()
+                channel = 1
+            if "normals" in outputs:
+                normals = stacked[:, channel : channel + 3]
+                if resize:
+                    normals = F.normalize(normals, dim=1, eps=1e-6)
+                fields["normals"] = normals[0].permute(1, 2, 0).contiguous().cpu().numpy()
         return Prediction(**fields)
 
     def warmup(self, iterations: int = 2) -> None:
