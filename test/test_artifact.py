@@ -173,3 +173,20 @@ def test_device_and_precision_errors(artifact) -> None:
             load_engine(artifact[1], device="cuda")
         with pytest.raises(ValueError, match="half=True needs a CUDA device"):
             load_engine(artifact[1], device="cpu", half=True)
+
+
+def test_safetensors_header_length_that_looks_like_pickle_opcode_loads(tmp_path) -> None:
+    # The 8-byte header length is little-endian; a low byte of 0x80 must not read as a pickle.
+    from safetensors.torch import load_file
+
+    for width in (0.25, 0.3, 0.5, 0.75, 1.0):
+        for layers in (0, 1, 2, 3):
+            torch.manual_seed(0)
+            net = MultiTaskNet(NetConfig(num_classes=3, width=width, task_layers=layers)).eval()
+            path = save_artifact(net, tmp_path / f"w{width}_{layers}", class_names=CLASSES, palette=PALETTE, input_size=(32, 32))
+            if (path / "model.safetensors").read_bytes()[:1] == b"\x80":
+                loaded, _ = load_artifact(path)
+                tensors = load_file(str(path / "model.safetensors"))
+                assert all(torch.equal(loaded.state_dict()[k], tensors[k]) for k in tensors)
+                return
+    pytest.fail("no configuration produced a header length with low byte 0x80; widen the search")

@@ -192,9 +192,14 @@ def load_artifact(path: str | os.PathLike[str]) -> tuple[MultiTaskNet, ArtifactM
     weights = directory / WEIGHTS_FILE
     _require(weights.is_file(), f"{weights}: missing")
     with weights.open("rb") as handle:
-        head = handle.read(2)
-    # Pickle streams start with 0x80 (protocol 2+); torch.save archives are zip files ("PK").
-    _require(head[:1] != b"\x80" and head != b"PK", f"{weights}: holds a pickle/torch.save payload; refusing to unpickle")
+        head = handle.read(9)
+    # safetensors = u64 header length, then a JSON header starting with "{". Anything else that
+    # starts like a pickle stream (0x80) or a torch.save zip ("PK") is named as such.
+    is_safetensors_layout = len(head) == 9 and head[8:9] == b"{"
+    _require(
+        is_safetensors_layout or not (head[:1] == b"\x80" or head[:2] == b"PK"),
+        f"{weights}: holds a pickle/torch.save payload; refusing to unpickle",
+    )
     actual = _sha256(weights)
     _require(actual == expected_digest, f"{weights}: checksum mismatch (file truncated, corrupt or replaced)")
     try:
