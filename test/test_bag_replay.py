@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("rclpy") is None, reaso
 
 
 def test_replay_through_node_delivers_outputs(tmp_path):
-    from mtl_perception.bag.replay import replay_eval
+    from mtl_perception.bag.evaluate import write_report
+    from mtl_perception.bag.replay import format_report, replay_eval
 
     if importlib.util.find_spec("mtl_perception.ros.node") is None:
         pytest.fail("mtl_perception.ros.node is missing: live replay cannot run (pending on the node)")
@@ -39,3 +40,6 @@ def test_replay_through_node_delivers_outputs(tmp_path):
     assert set(report["metrics"]) == {"segmentation", "depth", "normals"}
     assert report["matched"]["segmentation"] == report["frames_delivered"]
     assert 0.0 <= report["metrics"]["segmentation"]["pixel_acc"] <= 1.0
+    text = format_report(report)
+    assert "p50" in text and "delivered" in text
+    write_report(report, tmp_path / "replay.json")

@@ -21,6 +21,7 @@ from .io import BagError, BagReader, Record, typestore
 
 CAMERA_TYPES = (m.IMAGE, m.COMPRESSED_IMAGE, m.CAMERA_INFO)
 DEFAULT_DOMAIN_ID = "73"
+GROUND_TRUTH_PREFIX = "/ground_truth/"  # not a camera topic: not played unless named in --topics
 
 
 def setup_dds_environment() -> dict[str, str]:
@@ -83,7 +84,7 @@ class BagPlayer:
                     bag.require(topic)
                 self.topics = list(topics)
             else:
-                self.topics = [t for t, ty in available.items() if ty in CAMERA_TYPES]
+                self.topics = [t for t, ty in available.items() if ty in CAMERA_TYPES and not t.startswith(GROUND_TRUTH_PREFIX)]
                 if not self.topics:
                     raise BagError(f"no camera topics (Image, CompressedImage, CameraInfo) in {bag_path}; use --topics")
             for topic in self.extra_topics:
@@ -157,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
     parser.add_argument("--loop", action="store_true", help="play again from the start until interrupted")
     parser.add_argument("--topics", nargs="+", default=None,
-                        help="topics to publish (default: every Image, CompressedImage and CameraInfo topic)")
+                        help="topics to publish (default: every Image, CompressedImage and CameraInfo topic outside /ground_truth/)")
     parser.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO", help="publish topic FROM under the name TO")
     parser.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",
                         help="publisher reliability (reliable also reaches best-effort subscribers)")

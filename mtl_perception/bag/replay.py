@@ -327,7 +327,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"  input {report['input_fps']:.1f} fps, output {report['output_fps']:.1f} fps",
     ]
     for task, values in report["metrics"].items():
-        lines.append(f"  {task}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()) + f"  ({report['matched'][task]} frames)")
+        lines.append(f"  {task}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float)) + f"  ({report['matched'][task]} frames)")
     return "\n".join(lines)
 
 
