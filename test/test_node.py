@@ -406,6 +406,17 @@ def test_lifecycle_transitions(ros, artifact):
         assert client.wait_for_service(timeout_sec=10)
         future = client.call_async(GetState.Request())
         assert wait_until(future.done, 10) and future.result().current_state.label == "active"
+        # nobody subscribes to the colour views here: labels flow, colour images are never built
+        labels = []
+        probe.create_subscription(Image, "segmentation/labels", labels.append, 10)
+        assert wait_until(lambda: pub.get_subscription_count() == 1 and len(probe.get_publishers_info_by_topic("/lc/segmentation/labels")) == 1, 10)
+        frame = Image(height=H, width=W, encoding="mono8", step=W, data=bytes(H * W))
+        for _ in range(50):  # best-effort input: resend until one comes back
+            pub.publish(frame)
+            if wait_until(lambda: len(labels) > 0, 0.2):
+                break
+        assert labels, "no output from the lifecycle node"
+        assert node.views_built == {"seg_color": 0, "overlay": 0, "normals_color": 0}
         assert node.trigger_deactivate() == R.SUCCESS and node.state == "inactive"
         assert wait_until(lambda: pub.get_subscription_count() == 0, 10)
         assert node.trigger_cleanup() == R.SUCCESS and node.state == "unconfigured"

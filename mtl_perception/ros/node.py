@@ -57,6 +57,7 @@ class PerceptionNode(LifecycleNode):
         self.stats = ServingStats.create()
         self.slot: LatestSlot[Image] = LatestSlot()
         self.frames_received = 0
+        self.views_built = {"seg_color": 0, "overlay": 0, "normals_color": 0}  # only built when subscribed
         self.last_transition_error = ""
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
@@ -242,8 +243,10 @@ class PerceptionNode(LifecycleNode):
             want_overlay = "overlay" in pubs and pubs["overlay"].get_subscription_count() > 0
             if want_overlay or ("seg_color" in pubs and pubs["seg_color"].get_subscription_count() > 0):
                 colour = visualize.colorize_labels(pred.segmentation, self._palette_lut)
+                self.views_built["seg_color"] += 1
                 self._publish_image(pubs["seg_color"], header, colour, "rgb8")
                 if want_overlay:
+                    self.views_built["overlay"] += 1
                     self._publish_image(pubs["overlay"], header, visualize.overlay(rgb, colour, self._values["overlay_alpha"]), "rgb8")
         if pred.depth is not None and "depth" in pubs:
             depth = visualize.mask_depth(pred.depth, self._values["max_depth"])
@@ -254,6 +257,7 @@ class PerceptionNode(LifecycleNode):
         if pred.normals is not None and "normals" in pubs:
             self._publish_image(pubs["normals"], header, pred.normals, "32FC3")
             if pubs["normals_color"].get_subscription_count() > 0:
+                self.views_built["normals_color"] += 1
                 self._publish_image(pubs["normals_color"], header, visualize.colorize_normals(pred.normals), "rgb8")
         self.stats.frames_processed += 1
         self.stats.output_rate.tick()
