@@ -109,7 +109,7 @@ class PerceptionNode(LifecycleNode):
             return self._fail(f"configure failed: {exc}")
         try:
             path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
-            engine = load_engine(path, device=self._values["device"], half=self._values["half"])
+            engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=self._values["backend"])
             engine.warmup(self._values["warmup_iterations"])
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
@@ -300,7 +300,8 @@ class PerceptionNode(LifecycleNode):
         engine = self.engine
         device = str(engine.device) if engine is not None else self._values["device"]
         model = engine.name if engine is not None else "(not loaded)"
-        extra = {"device": device, "model": model, "output_resolution": self._values["output_resolution"]}
+        backend = engine.backend_name if engine is not None else self._values["backend"]
+        extra = {"device": device, "model": model, "backend": backend, "output_resolution": self._values["output_resolution"]}
         if self.last_transition_error:
             extra["last_transition_error"] = self.last_transition_error
         array = diagnostics.build(

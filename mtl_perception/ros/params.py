@@ -14,6 +14,7 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+from ..runtime.backends import BACKEND_NAMES
 from .qos import PROFILES, qos_error
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -36,6 +37,12 @@ SPECS: dict[str, Spec] = {
     "model_path": Spec("", "Deploy artifact directory (model.json + model.safetensors); empty = the bundled model.", structural=True),
     "device": Spec("auto", "Inference device: auto (first CUDA device, else CPU), cpu, cuda or cuda:N.", structural=True),
     "half": Spec(False, "Run the network in fp16 (CUDA only).", structural=True),
+    "backend": Spec(
+        "auto",
+        "Network backend; auto = the fastest that matches torch fp32 on a test input at configure.",
+        structural=True,
+        choices=("auto", *BACKEND_NAMES),
+    ),
     "warmup_iterations": Spec(2, "Forward passes run at configure to warm the device up.", structural=True, int_range=(0, 50)),
     "publish_segmentation": Spec(True, "Publish segmentation/labels, segmentation/color and segmentation/overlay.", structural=True),
     "publish_depth": Spec(True, "Publish depth/image and depth/camera_info.", structural=True),
