@@ -31,10 +31,13 @@ DEPTH_DELTA_BASE = 1.25
 
 
 def _tensor(x: Array, device: torch.device) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
-    if not isinstance(t, torch.Tensor):
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x)
+        # torch.from_numpy warns on read-only memory (e.g. a memory-mapped .npy); copy those.
+        return torch.from_numpy(x if x.flags.writeable else x.copy()).to(device)
+    if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch tensor or numpy array, got {type(x).__name__}")
-    return t.detach().to(device)
+    return x.detach().to(device)
 
 
 def _same_shape(pred: torch.Tensor, target: torch.Tensor, what: str) -> None:

@@ -51,6 +51,21 @@ def _stack(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.stack(np.broadcast_arrays(x, y, z)).astype(np.float32, copy=False)
 
 
+def _entry(radius: float, o: tuple[np.float32, ...], d: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Entry distance of rays o + t·d into a ball of ``radius`` at the origin (2-D or 3-D; inf on a miss).
+
+    Uses the closest-approach form: the squared distance h² of the ray from the centre is
+    computed from a vector, not as b² − ac, so float32 does not cancel catastrophically at
+    grazing rays (where it would misplace silhouette hits and tilt their normals away).
+    """
+    a = sum(di * di for di in d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_closest = -sum(oi * di for oi, di in zip(o, d)) / a
+        h2 = sum((oi + t_closest * di) ** 2 for oi, di in zip(o, d))
+        t = t_closest - np.sqrt((np.float32(radius**2) - h2) / a)
+    return np.where(t > NEAR, t, _INF)  # NaN (a miss: negative root) compares False
+
+
 @dataclass(frozen=True, eq=False)
 class Room:
     """Axis-aligned interior [0, Lx] × [0, Ly] × [0, Lz]; faces 0..5 are x=0, x=Lx, y=0, y=Ly, floor, ceiling."""
@@ -67,9 +82,10 @@ class Room:
             for axis, d in enumerate((dx, dy, dz)):
                 positive = d > 0
                 # The far face along this axis is hi when the ray goes up the axis, lo otherwise.
-                far = np.where(positive, np.float32(self.size[axis]), np.float32(0.0))
-                t = (far - np.float32(origin[axis])) / d
-                t = np.where(np.isfinite(t) & (t > 0), t, _INF)
+                far = np.where(positive, np.float32(self.size[axis] - origin[axis]), np.float32(-origin[axis]))
+                t = far / d
+                # d = ±0 gives ±inf (the camera is strictly inside, so never 0/0): keep +inf only.
+                t = np.where(t > 0, t, _INF)
                 face = (2 * axis + positive).astype(np.int8)
                 if best_t is None:
                     best_t, best_face = t, face
@@ -151,14 +167,8 @@ class Sphere:
         return c - self.radius, c + self.radius
 
     def intersect(self, origin, dx, dy, dz):
-        oc = np.asarray(origin, dtype=np.float64) - np.asarray(self.center)
-        b = dx * np.float32(oc[0]) + dy * np.float32(oc[1]) + dz * np.float32(oc[2])
-        a = dx * dx + dy * dy + dz * dz
-        c = np.float32(oc @ oc - self.radius**2)
-        disc = b * b - a * c
-        with np.errstate(invalid="ignore"):
-            t = (-b - np.sqrt(disc)) / a
-        return np.where((disc >= 0) & (t > NEAR), t, _INF)
+        oc = (np.asarray(origin, dtype=np.float64) - np.asarray(self.center)).astype(np.float32)
+        return _entry(self.radius, (oc[0], oc[1], oc[2]), (dx, dy, dz))
 
     def surface(self, origin, dx, dy, dz, t):
         oc = (np.asarray(origin, dtype=np.float64) - np.asarray(self.center)).astype(np.float32)
@@ -188,14 +198,10 @@ class Cylinder:
         """Distances to the side and to the cap facing the camera (inf where missed)."""
         ox, oy, oz = (float(v) for v in np.asarray(origin, dtype=np.float64) - (self.x, self.y, 0.0))
         fx, fy = np.float32(ox), np.float32(oy)
-        a = dx * dx + dy * dy
-        b = dx * fx + dy * fy
-        c = np.float32(ox * ox + oy * oy - self.radius**2)
-        disc = b * b - a * c
+        side = _entry(self.radius, (fx, fy), (dx, dy))  # infinite cylinder = circle in the floor plan
         with np.errstate(invalid="ignore", divide="ignore"):
-            side = (-b - np.sqrt(disc)) / a
             z = np.float32(oz) + side * dz
-            side = np.where((disc >= 0) & (side > NEAR) & (z >= self.z0) & (z <= self.z1), side, _INF)
+            side = np.where((z >= self.z0) & (z <= self.z1), side, _INF)
             if self.z0 <= oz <= self.z1:  # beside the cylinder: neither cap is visible
                 return side, np.full_like(side, _INF)
             plane = self.z1 if oz > self.z1 else self.z0

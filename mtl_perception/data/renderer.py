@@ -20,7 +20,8 @@ from .textures import MaterialTable
 
 INVALID = -1
 _ROOM_CLASSES = (WALL, WALL, WALL, WALL, FLOOR, CEILING)  # room face order
-_GROUND = np.array([0.36, 0.4, 0.3], dtype=np.float32)  # seen looking down through a doorway
+_LAMP_SOFTENING = np.float32(0.8)  # m²
+_GROUND = (0.36, 0.4, 0.3)  # colour seen looking down through a doorway
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,34 +80,65 @@ class Renderer:
     def render(self, scene: Scene, pose: Pose, rng: np.random.Generator | None = None) -> Frame:
         """Render ``scene`` from ``pose``; with ``rng`` the sensor adds exposure jitter and noise."""
         rot = pose.rotation.astype(np.float32)
+        # World ray directions with optical z = 1, so a hit's ray parameter is its depth.
+        d = tuple(rot[a, 0] * self._rx + rot[a, 1] * self._ry + rot[a, 2] for a in range(3))
+        t, surface, visible = self._cast(scene, pose, d)
+        valid = surface != INVALID
+        depth = np.where(valid, t, np.float32(0.0))
+        normal, local, points = self._surfaces(scene, pose.position, d, depth, surface, visible)
+        radiance = self._shade(scene, surface, normal, local, points)
+        invalid = np.flatnonzero(~valid)
+        if invalid.size:
+            radiance[:, invalid] = self._outside(scene, d, invalid)
+        image = self._sensor(np.ascontiguousarray(radiance.reshape(3, *valid.shape).transpose(1, 2, 0)), rng)
+        classes = np.array([*_ROOM_CLASSES, *(p.class_id for p in scene.primitives), INVALID], dtype=np.int64)
+        # World -> optical frame is Rᵀ n; tensordot over the planar axis gives H×W×3 directly.
+        normal_cam = np.tensordot(normal, rot, axes=([0], [0]))
+        return Frame(
+            image=image,
+            label=np.take(classes, surface.astype(np.intp)),  # INVALID indexes the trailing -1
+            depth=depth,
+            normal=np.ascontiguousarray(normal_cam, dtype=np.float32),
+            pose=pose,
+        )
+
+    def _cast(
+        self, scene: Scene, pose: Pose, d: tuple[np.ndarray, ...]
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, tuple[slice, slice]]]]:
+        """Nearest hit per pixel: distance t, surface id (room face 0..5, primitive k -> 6 + k,
+        INVALID for none) and the (primitive, image rectangle) pairs that won any pixel."""
         origin = pose.position
-        # World ray directions; optical z = 1, so the ray parameter is the depth.
-        dx = rot[0, 0] * self._rx + rot[0, 1] * self._ry + rot[0, 2]
-        dy = rot[1, 0] * self._rx + rot[1, 1] * self._ry + rot[1, 2]
-        dz = rot[2, 0] * self._rx + rot[2, 1] * self._ry + rot[2, 2]
-
-        t, face = scene.room.intersect_faces(origin, dx, dy, dz)
-        surface = face.astype(np.int16)  # room faces 0..5, primitive k is 6 + k, INVALID elsewhere
-        self._cut_openings(scene, origin, (dx, dy, dz), t, surface)
-
+        t, face = scene.room.intersect_faces(origin, *d)
+        surface = face.astype(np.int16)
+        self._cut_openings(scene, origin, d, t, surface)
         visible: list[tuple[int, tuple[slice, slice]]] = []
         for k, prim in enumerate(scene.primitives):
             rect = self._rect(*prim.bounds(), pose)
             if rect is None:
                 continue
-            tk = prim.intersect(origin, dx[rect], dy[rect], dz[rect])
+            tk = prim.intersect(origin, *(di[rect] for di in d))
             closer = tk < t[rect]
             if closer.any():
                 np.copyto(t[rect], tk, where=closer)
                 surface[rect][closer] = 6 + k
                 visible.append((k, rect))
+        return t, surface, visible
 
-        valid = surface != INVALID
-        t_safe = np.where(valid, t, np.float32(0.0))
-        # Planar 3×H×W buffers: per-axis arithmetic then runs on contiguous rows.
-        points = np.stack([np.float32(origin[a]) + t_safe * d for a, d in enumerate((dx, dy, dz))])
+    @staticmethod
+    def _surfaces(
+        scene: Scene,
+        origin: np.ndarray,
+        d: tuple[np.ndarray, ...],
+        depth: np.ndarray,
+        surface: np.ndarray,
+        visible: list[tuple[int, tuple[slice, slice]]],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World normals, texture coordinates and hit points, as planar 3×H×W arrays
+        (planar so per-axis arithmetic runs on contiguous rows); normals are zero where invalid."""
+        points = np.stack([np.float32(origin[a]) + depth * d[a] for a in range(3)])
         # Room faces: constant normals; texture coordinates are world coordinates.
-        normal = ROOM_FACE_NORMALS.T[:, np.clip(surface, 0, 5)]
+        face_index = np.clip(surface, 0, 5).astype(np.intp)
+        normal = np.stack([np.take(ROOM_FACE_NORMALS[:, a], face_index) for a in range(3)])
         local = points.copy()
         for k, rect in visible:
             rows, cols = np.nonzero(surface[rect] == 6 + k)
@@ -114,25 +146,16 @@ class Renderer:
                 continue
             rows += rect[0].start
             cols += rect[1].start
-            n, q = scene.primitives[k].surface(origin, dx[rows, cols], dy[rows, cols], dz[rows, cols], t[rows, cols])
+            n, q = scene.primitives[k].surface(origin, *(di[rows, cols] for di in d), depth[rows, cols])
             normal[:, rows, cols] = n
             local[:, rows, cols] = q
-        normal[:, ~valid] = 0.0
-
-        image = self._shade(scene, valid, surface, normal, local, points, (dx, dy, dz), rng)
-        classes = np.array([*_ROOM_CLASSES, *(p.class_id for p in scene.primitives), INVALID], dtype=np.int64)
-        # World -> optical frame is Rᵀ n; tensordot over the planar axis gives H×W×3 directly.
-        normal_cam = np.tensordot(normal, rot, axes=([0], [0]))
-        return Frame(
-            image=image,
-            label=classes[surface],  # INVALID indexes the trailing -1
-            depth=t_safe,
-            normal=np.ascontiguousarray(normal_cam, dtype=np.float32),
-            pose=pose,
-        )
+        normal *= surface != INVALID
+        return normal, local, points
 
     @staticmethod
-    def _cut_openings(scene: Scene, origin: np.ndarray, d: tuple[np.ndarray, ...], t: np.ndarray, surface: np.ndarray) -> None:
+    def _cut_openings(
+        scene: Scene, origin: np.ndarray, d: tuple[np.ndarray, ...], t: np.ndarray, surface: np.ndarray
+    ) -> None:
         """Rays leaving through a wall opening hit nothing: mark them invalid (in place)."""
         for op in scene.openings:
             on_wall = surface == op.wall
@@ -143,47 +166,55 @@ class Renderer:
             t[hole] = np.inf
             surface[hole] = INVALID
 
-    def _shade(self, scene, valid, surface, normal, local, points, d, rng) -> np.ndarray:
-        """Lambertian shading + ambient, outside colour through openings, then the sensor model."""
-        h, w = valid.shape
-        # Shade every pixel and overwrite the few invalid ones afterwards: cheaper than
-        # gathering the valid ones (invalid pixels have zero normals and an arbitrary material).
+    @staticmethod
+    def _shade(
+        scene: Scene, surface: np.ndarray, normal: np.ndarray, local: np.ndarray, points: np.ndarray
+    ) -> np.ndarray:
+        """Radiance (3×N planar): textured albedo × (ambient + Lambertian point lights), no shadows.
+
+        Every pixel is shaded, invalid ones too (zero normal, arbitrary material) because
+        whole-array arithmetic is cheaper than gathering the valid pixels; they are overwritten.
+        """
         n = normal.reshape(3, -1)
-        p = points.reshape(3, -1)
-        materials = MaterialTable.build([*scene.room_materials, *(p.material for p in scene.primitives)])
+        pts = points.reshape(3, -1)
+        materials = MaterialTable.build([*scene.room_materials, *(prim.material for prim in scene.primitives)])
         albedo = materials.albedo(surface.ravel().astype(np.intp), local.reshape(3, -1))
         light = np.empty_like(albedo)
         light[:] = np.asarray(scene.ambient, dtype=np.float32)[:, None]
         for lamp in scene.lights:
-            lx, ly, lz = (np.float32(c) - p[a] for a, c in enumerate(lamp.position))
+            lx, ly, lz = (np.float32(c) - pts[a] for a, c in enumerate(lamp.position))
             dist2 = lx * lx + ly * ly + lz * lz
             cos_dist = n[0] * lx + n[1] * ly + n[2] * lz  # cos θ · distance
-            # I·cos θ / d², with 0.3 m² softening the pole next to a lamp.
-            irradiance = np.maximum(cos_dist, 0.0) / (np.sqrt(dist2) * (dist2 + np.float32(0.3)))
+            # I·cos θ / d², softened near the lamp (a lamp is not a point): no blown-out ceilings.
+            irradiance = np.maximum(cos_dist, 0.0) / (np.sqrt(dist2) * (dist2 + _LAMP_SOFTENING))
             light += np.asarray(lamp.color, dtype=np.float32)[:, None] * irradiance
-        planar = albedo * light
-        ii = np.flatnonzero(~valid)
-        if ii.size:
-            dx, dy, dz = (a.ravel()[ii] for a in d)
-            elevation = dz / np.sqrt(dx * dx + dy * dy + dz * dz)
-            horizon, zenith = (np.asarray(c, dtype=np.float32)[:, None] for c in scene.outside)
-            up = np.clip(elevation * 2.5, 0.0, 1.0)
-            down = np.clip(-elevation * 4.0, 0.0, 1.0)
-            planar[:, ii] = horizon + (zenith - horizon) * up + (_GROUND[:, None] - horizon) * down
-        image = np.ascontiguousarray(planar.reshape(3, h, w).transpose(1, 2, 0))
-        return self._sensor(image, rng)
+        return albedo * light
+
+    @staticmethod
+    def _outside(scene: Scene, d: tuple[np.ndarray, ...], pixels: np.ndarray) -> np.ndarray:
+        """Colour (3×N) seen through openings: sky above the horizon, ground below."""
+        dx, dy, dz = (a.ravel()[pixels] for a in d)
+        elevation = dz / np.sqrt(dx * dx + dy * dy + dz * dz)
+        horizon, zenith = (np.asarray(c, dtype=np.float32)[:, None] for c in scene.outside)
+        up = np.clip(elevation * 2.5, 0.0, 1.0)
+        down = np.clip(-elevation * 4.0, 0.0, 1.0)
+        ground = np.asarray(_GROUND, dtype=np.float32)[:, None]
+        return horizon + (zenith - horizon) * up + (ground - horizon) * down
 
     def _sensor(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """Auto-exposure, then (with rng) vignetting and signal-dependent noise; clipped to [0, 1] in place."""
         s = self.sensor
         target = float(np.mean(s.exposure_target)) if rng is None else rng.uniform(*s.exposure_target)
         gain = min(s.max_gain, target / max(float(image.mean()), 1e-6))
         image *= np.float32(gain)
         if rng is not None:
             image *= (1.0 - np.float32(rng.uniform(*s.vignetting)) * self._r2)[..., None]
-            sigma = np.float32(rng.uniform(*s.read_noise)) + np.float32(rng.uniform(*s.shot_noise)) * np.sqrt(
-                np.clip(image, 0.0, None)
-            )
-            image += sigma * rng.standard_normal(image.shape, dtype=np.float32)
+            sigma = np.sqrt(image)  # radiance is never negative
+            sigma *= np.float32(rng.uniform(*s.shot_noise))
+            sigma += np.float32(rng.uniform(*s.read_noise))
+            # Uniform noise of unit variance: indistinguishable here, and 4× cheaper than Gaussian.
+            noise = rng.random(image.shape, dtype=np.float32) - np.float32(0.5)
+            image += sigma * np.float32(math.sqrt(12.0)) * noise
         return np.clip(image, 0.0, 1.0, out=image)
 
 

@@ -130,13 +130,17 @@ def _choice(rng: np.random.Generator, weights: Sequence[float]) -> int:
     return int(rng.choice(len(w), p=w / w.sum()))
 
 
+def _triple(values) -> tuple[float, float, float]:
+    x, y, z = (float(v) for v in values)
+    return (x, y, z)
+
+
 def _family_rgb(rng: np.random.Generator, family: int) -> RGB:
     h, s, v = _FAMILIES[family]
     h = (h + rng.normal(0.0, 0.03)) % 1.0
     s = float(np.clip(s * rng.uniform(0.6, 1.3), 0.0, 1.0))
     v = float(np.clip(v * rng.uniform(0.75, 1.15), 0.05, 1.0))
-    r, g, b = colorsys.hsv_to_rgb(h, s, v)
-    return (r, g, b)
+    return _triple(colorsys.hsv_to_rgb(h, s, v))
 
 
 def random_material(rng: np.random.Generator, class_id: int) -> Material:
@@ -148,7 +152,7 @@ def random_material(rng: np.random.Generator, class_id: int) -> Material:
         color2 = _family_rgb(rng, _choice(rng, prior.families))
     else:
         k = rng.uniform(0.55, 0.85) if rng.random() < 0.7 else rng.uniform(1.15, 1.4)
-        color2 = tuple(float(min(1.0, c * k)) for c in color1)
+        color2 = _triple(np.minimum(1.0, np.array(color1) * k))
     direction = rng.normal(size=3)
     if rng.random() < 0.7:  # mostly axis-aligned stripes (planks, panels); sometimes oblique
         direction = np.eye(3)[rng.integers(3)]
@@ -156,10 +160,10 @@ def random_material(rng: np.random.Generator, class_id: int) -> Material:
     return Material(
         pattern=Pattern(_choice(rng, prior.patterns)),
         color1=color1,
-        color2=color2,  # type: ignore[arg-type]
+        color2=color2,
         scale=float(math.exp(rng.uniform(math.log(lo), math.log(hi)))),
-        direction=tuple(float(v) for v in direction / np.linalg.norm(direction)),  # type: ignore[arg-type]
-        offset=tuple(float(v) for v in rng.uniform(0.1, 0.9, size=3)),  # type: ignore[arg-type]
+        direction=_triple(direction / np.linalg.norm(direction)),
+        offset=_triple(rng.uniform(0.1, 0.9, size=3)),
         grain=float(rng.uniform(0.03, 0.2)),
     )
 
@@ -168,42 +172,42 @@ def random_material(rng: np.random.Generator, class_id: int) -> Material:
 # Furniture builders. Each returns the parts of one item in world coordinates.
 
 
-def _local_box(
-    cx: float, cy: float, yaw: float, local: tuple[float, float, float], half: tuple[float, float, float], **kw
-) -> Box:
-    """Box whose centre is ``local`` in the frame of an item at (cx, cy) rotated by ``yaw``."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    x, y, z = local
-    return Box(center=(cx + c * x - s * y, cy + s * x + c * y, z), half=half, yaw=yaw, **kw)
+@dataclass(frozen=True)
+class _Placement:
+    """Floor-plan frame of one furniture item: its parts are given in this frame."""
+
+    x: float
+    y: float
+    yaw: float
+
+    def box(self, local: tuple[float, float, float], half: tuple[float, float, float], **kw) -> Box:
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        lx, ly, z = local
+        return Box(center=(self.x + c * lx - s * ly, self.y + s * lx + c * ly, z), half=half, yaw=self.yaw, **kw)
+
+    def legs(self, reach: tuple[float, float], thickness: float, height: float, **kw) -> list[Primitive]:
+        """Four square legs standing on the floor at (±reach[0], ±reach[1])."""
+        half = (thickness / 2, thickness / 2, height / 2)
+        return [self.box((sx * reach[0], sy * reach[1], height / 2), half, **kw) for sx in (-1, 1) for sy in (-1, 1)]
 
 
-def _table(x: float, y: float, yaw: float, width: float, depth: float, height: float, mat: Material, leg_mat: Material, item: int) -> list[Primitive]:
-    top = 0.02
-    parts: list[Primitive] = [
-        _local_box(x, y, yaw, (0.0, 0.0, height - top), (width / 2, depth / 2, top), class_id=TABLE, material=mat, item=item)
-    ]
-    leg_h = (height - 2 * top) / 2
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            local = (sx * (width / 2 - 0.06), sy * (depth / 2 - 0.06), leg_h)
-            parts.append(_local_box(x, y, yaw, local, (0.025, 0.025, leg_h), class_id=TABLE, material=leg_mat, item=item))
-    return parts
+def _table(
+    at: _Placement, size: tuple[float, float, float], mat: Material, leg_mat: Material, item: int
+) -> list[Primitive]:
+    width, depth, height = size
+    top = 0.02  # half thickness of the top
+    board = at.box((0.0, 0.0, height - top), (width / 2, depth / 2, top), class_id=TABLE, material=mat, item=item)
+    reach = (width / 2 - 0.06, depth / 2 - 0.06)
+    return [board, *at.legs(reach, 0.05, height - 2 * top, class_id=TABLE, material=leg_mat, item=item)]
 
 
-def _chair(x: float, y: float, yaw: float, mat: Material, leg_mat: Material, item: int) -> list[Primitive]:
+def _chair(at: _Placement, mat: Material, leg_mat: Material, item: int) -> list[Primitive]:
     """A chair facing +x in its own frame (backrest on the −x side)."""
     seat_h, half = 0.45, 0.22
-    kw = dict(class_id=CHAIR, item=item)
-    parts: list[Primitive] = [
-        _local_box(x, y, yaw, (0.0, 0.0, seat_h - 0.025), (half, half, 0.025), material=mat, **kw),
-        _local_box(x, y, yaw, (-half + 0.02, 0.0, seat_h + 0.22), (0.02, half, 0.22), material=mat, **kw),
-    ]
-    leg_h = (seat_h - 0.05) / 2
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            local = (sx * (half - 0.03), sy * (half - 0.03), leg_h)
-            parts.append(_local_box(x, y, yaw, local, (0.02, 0.02, leg_h), material=leg_mat, **kw))
-    return parts
+    seat = at.box((0.0, 0.0, seat_h - 0.025), (half, half, 0.025), class_id=CHAIR, material=mat, item=item)
+    back = at.box((-half + 0.02, 0.0, seat_h + 0.22), (0.02, half, 0.22), class_id=CHAIR, material=mat, item=item)
+    reach = (half - 0.03, half - 0.03)
+    return [seat, back, *at.legs(reach, 0.04, seat_h - 0.05, class_id=CHAIR, material=leg_mat, item=item)]
 
 
 @dataclass
@@ -215,7 +219,7 @@ class _Layout:
     primitives: list[Primitive] = field(default_factory=list)
     footprints: list[Footprint] = field(default_factory=list)
     openings: list[Opening] = field(default_factory=list)
-    tops: list[tuple[float, float, float, float, float, float]] = field(default_factory=list)  # tables: x, y, yaw, w, d, h
+    tops: list[tuple[_Placement, float, float, float, int]] = field(default_factory=list)  # frame, w, d, h, item
     keep_clear: KeepClear | None = None
     next_item: int = 0
 
@@ -297,8 +301,9 @@ def _add_cabinets(lay: _Layout) -> None:
             continue
         half = (depth / 2, width / 2, height / 2) if wall < 2 else (width / 2, depth / 2, height / 2)
         item = lay.new_item()
-        box = Box(center=(x, y, height / 2), half=half, yaw=0.0, class_id=CABINET, material=random_material(rng, CABINET), item=item)
-        lay.add([box], x, y, radius * 0.7, height, item)
+        mat = random_material(rng, CABINET)
+        lay.add([Box(center=(x, y, height / 2), half=half, yaw=0.0, class_id=CABINET, material=mat, item=item)],
+                x, y, radius * 0.7, height, item)
 
 
 def _add_tables_and_chairs(lay: _Layout) -> None:
@@ -309,95 +314,107 @@ def _add_tables_and_chairs(lay: _Layout) -> None:
         spot = lay.random_spot(radius)
         if spot is None:
             continue
-        x, y = spot
-        yaw = float(rng.integers(4) * math.pi / 2 + (rng.normal(0, 0.08) if rng.random() < 0.5 else rng.uniform(-0.8, 0.8)))
+        # Mostly square to the walls, sometimes skewed.
+        skew = rng.normal(0, 0.08) if rng.random() < 0.5 else rng.uniform(-0.8, 0.8)
+        table = _Placement(*spot, yaw=float(rng.integers(4) * math.pi / 2 + skew))
         item = lay.new_item()
         mat = random_material(rng, TABLE)
         leg_mat = mat if rng.random() < 0.6 else random_material(rng, TABLE)
-        lay.add(_table(x, y, yaw, width, depth, height, mat, leg_mat, item), x, y, radius, height, item)
-        lay.tops.append((x, y, yaw, width, depth, height))
-        # Chairs tucked in around the table, facing it.
+        lay.add(_table(table, (width, depth, height), mat, leg_mat, item), *spot, radius, height, item)
+        lay.tops.append((table, width, depth, height, item))
+        # Chairs at the table's sides, facing it (their footprints may overlap the table's).
         chair_mat, chair_leg = random_material(rng, CHAIR), random_material(rng, CHAIR)
-        sides = [(1, 0, width), (-1, 0, width), (0, 1, depth), (0, -1, depth)]
         for side in rng.permutation(4)[: int(rng.integers(0, 5))]:
-            sx, sy, extent = sides[side]
-            dist = extent / 2 + rng.uniform(0.1, 0.3)
-            c, s = math.cos(yaw), math.sin(yaw)
-            along = rng.uniform(-0.2, 0.2) * (depth if sx else width)
-            lx_, ly_ = sx * dist + (0 if sx else along), sy * dist + (0 if sy else along)
-            cx, cy = x + c * lx_ - s * ly_, y + s * lx_ + c * ly_
+            along_x = side < 2  # sides 0, 1 face the table's ±x ends; 2, 3 its ±y sides
+            sign = 1 if side % 2 == 0 else -1
+            dist = (width if along_x else depth) / 2 + rng.uniform(0.1, 0.3)
+            slide = rng.uniform(-0.2, 0.2) * (depth if along_x else width)
+            local = (sign * dist, slide) if along_x else (slide, sign * dist)
+            c, s = math.cos(table.yaw), math.sin(table.yaw)
+            cx, cy = table.x + c * local[0] - s * local[1], table.y + s * local[0] + c * local[1]
             if not lay.fits(cx, cy, 0.3, ignore=item, gap=0.02):
                 continue
-            chair_yaw = math.atan2(y - cy, x - cx) + rng.normal(0, 0.15)
             chair = lay.new_item()
-            lay.add(_chair(cx, cy, chair_yaw, chair_mat, chair_leg, chair), cx, cy, 0.3, 0.9, chair)
+            at = _Placement(cx, cy, math.atan2(table.y - cy, table.x - cx) + rng.normal(0, 0.15))
+            lay.add(_chair(at, chair_mat, chair_leg, chair), cx, cy, 0.3, 0.9, chair)
     for _ in range(int(rng.integers(0, 3))):  # free-standing chairs
         spot = lay.random_spot(0.32)
         if spot is not None:
             item = lay.new_item()
-            mat = random_material(rng, CHAIR)
-            yaw = rng.uniform(0, 2 * math.pi)
-            lay.add(_chair(*spot, yaw, mat, random_material(rng, CHAIR), item), *spot, 0.32, 0.9, item)
+            at = _Placement(*spot, yaw=rng.uniform(0, 2 * math.pi))
+            lay.add(_chair(at, random_material(rng, CHAIR), random_material(rng, CHAIR), item), *spot, 0.32, 0.9, item)
 
 
-def _table_spot(lay: _Layout, margin: float) -> tuple[float, float, float] | None:
-    """A random point on a table top (x, y, top height), ``margin`` from its edges."""
+def _table_spot(lay: _Layout, margin: float) -> tuple[float, float, float, int] | None:
+    """A random point on a table top: x, y, top height and the table's item id, ``margin`` from its edges.
+
+    Objects put there take the table's item id, so removing the table removes them too.
+    """
     if not lay.tops:
         return None
-    x, y, yaw, w, d, h = lay.tops[int(lay.rng.integers(len(lay.tops)))]
+    table, w, d, h, item = lay.tops[int(lay.rng.integers(len(lay.tops)))]
     if w < 2 * margin or d < 2 * margin:
         return None
     u, v = lay.rng.uniform(-w / 2 + margin, w / 2 - margin), lay.rng.uniform(-d / 2 + margin, d / 2 - margin)
-    c, s = math.cos(yaw), math.sin(yaw)
-    return x + c * u - s * v, y + s * u + c * v, h
+    c, s = math.cos(table.yaw), math.sin(table.yaw)
+    return table.x + c * u - s * v, table.y + s * u + c * v, h, item
 
 
-def _add_small_objects(lay: _Layout) -> None:
+def _add_crates(lay: _Layout) -> None:
+    """Crates on the floor (sometimes stacked two high) or, smaller, on tables."""
     rng = lay.rng
-    for _ in range(int(rng.integers(0, 5))):  # crates, sometimes on a table, sometimes stacked
+    for _ in range(int(rng.integers(0, 5))):
         size = rng.uniform(0.25, 0.6)
         half = (size / 2, size * rng.uniform(0.7, 1.3) / 2, size * rng.uniform(0.6, 1.0) / 2)
         yaw = float(rng.uniform(0, 2 * math.pi))
-        mat = random_material(rng, CRATE)
-        on_table = rng.random() < 0.3
-        spot = _table_spot(lay, 0.2) if on_table else None
-        if on_table and spot is not None:
-            x, y, base = spot
-            half = tuple(h * 0.5 for h in half)
-            lay.primitives.append(Box(center=(x, y, base + half[2]), half=half, yaw=yaw, class_id=CRATE, material=mat, item=lay.new_item()))
+        kw = dict(class_id=CRATE, material=random_material(rng, CRATE))
+        top = _table_spot(lay, 0.2) if rng.random() < 0.3 else None
+        if top is not None:
+            x, y, base, table = top
+            half = (half[0] / 2, half[1] / 2, half[2] / 2)
+            lay.primitives.append(Box(center=(x, y, base + half[2]), half=half, yaw=yaw, item=table, **kw))
             continue
         radius = math.hypot(half[0], half[1])
-        floor_spot = lay.random_spot(radius)
-        if floor_spot is None:
+        spot = lay.random_spot(radius)
+        if spot is None:
             continue
-        x, y = floor_spot
         item = lay.new_item()
-        parts: list[Primitive] = [Box(center=(x, y, half[2]), half=half, yaw=yaw, class_id=CRATE, material=mat, item=item)]
-        top = 2 * half[2]
+        parts: list[Primitive] = [Box(center=(*spot, half[2]), half=half, yaw=yaw, item=item, **kw)]
+        height = 2 * half[2]
         if rng.random() < 0.25:
             small = tuple(h * rng.uniform(0.6, 0.9) for h in half)
-            parts.append(Box(center=(x, y, top + small[2]), half=small, yaw=yaw + rng.normal(0, 0.3), class_id=CRATE, material=mat, item=item))
-            top += 2 * small[2]
-        lay.add(parts, x, y, radius, top, item)
-    for _ in range(int(rng.integers(0, 4))):  # balls
+            center = (*spot, height + small[2])
+            parts.append(Box(center=center, half=small, yaw=yaw + rng.normal(0, 0.3), item=item, **kw))
+            height += 2 * small[2]
+        lay.add(parts, *spot, radius, height, item)
+
+
+def _add_balls(lay: _Layout) -> None:
+    rng = lay.rng
+    for _ in range(int(rng.integers(0, 4))):
         mat = random_material(rng, BALL)
-        spot = _table_spot(lay, 0.15) if rng.random() < 0.3 else None
-        if spot is not None:
+        top = _table_spot(lay, 0.15) if rng.random() < 0.3 else None
+        if top is not None:
+            x, y, base, table = top
             r = rng.uniform(0.06, 0.14)
-            lay.primitives.append(Sphere(center=(spot[0], spot[1], spot[2] + r), radius=r, class_id=BALL, material=mat, item=lay.new_item()))
+            lay.primitives.append(Sphere(center=(x, y, base + r), radius=r, class_id=BALL, material=mat, item=table))
             continue
         r = rng.uniform(0.1, 0.3)
-        floor_spot = lay.random_spot(r)
-        if floor_spot is not None:
+        spot = lay.random_spot(r)
+        if spot is not None:
             item = lay.new_item()
-            lay.add([Sphere(center=(*floor_spot, r), radius=r, class_id=BALL, material=mat, item=item)], *floor_spot, r, 2 * r, item)
-    for _ in range(int(rng.integers(0, 3))):  # bins
+            lay.add([Sphere(center=(*spot, r), radius=r, class_id=BALL, material=mat, item=item)], *spot, r, 2 * r, item)
+
+
+def _add_bins(lay: _Layout) -> None:
+    rng = lay.rng
+    for _ in range(int(rng.integers(0, 3))):
         r, h = rng.uniform(0.12, 0.25), rng.uniform(0.3, 0.7)
         spot = lay.random_spot(r)
         if spot is not None:
             item = lay.new_item()
-            cyl = Cylinder(x=spot[0], y=spot[1], z0=0.0, z1=h, radius=r, class_id=BIN, material=random_material(rng, BIN), item=item)
-            lay.add([cyl], *spot, r, h, item)
+            mat = random_material(rng, BIN)
+            lay.add([Cylinder(*spot, z0=0.0, z1=h, radius=r, class_id=BIN, material=mat, item=item)], *spot, r, h, item)
 
 
 def _add_pictures(lay: _Layout) -> None:
@@ -411,12 +428,14 @@ def _add_pictures(lay: _Layout) -> None:
         u = rng.uniform(0.2 + width / 2, lay.wall_length(wall) - 0.2 - width / 2)
         if not lay.wall_span_free(wall, u - width / 2, u + width / 2, zc - height / 2, zc + height / 2):
             continue
-        x, y = lay.wall_point(wall, u, 0.017)
+        x, y = lay.wall_point(wall, u, 0.017)  # 3 cm thick, 2 mm off the wall
         half = (0.015, width / 2, height / 2) if wall < 2 else (width / 2, 0.015, height / 2)
-        lay.primitives.append(Box(center=(x, y, zc), half=half, yaw=0.0, class_id=PICTURE, material=random_material(rng, PICTURE), item=lay.new_item()))
+        mat = random_material(rng, PICTURE)
+        lay.primitives.append(Box(center=(x, y, zc), half=half, yaw=0.0, class_id=PICTURE, material=mat, item=lay.new_item()))
 
 
 def _tint(rng: np.random.Generator) -> np.ndarray:
+    """Warm, neutral or cool light colour."""
     return np.array(((1.0, 0.93, 0.82), (1.0, 1.0, 1.0), (0.88, 0.94, 1.0))[int(rng.integers(3))])
 
 
@@ -439,7 +458,9 @@ def random_scene(
     _add_openings(lay)
     _add_cabinets(lay)
     _add_tables_and_chairs(lay)
-    _add_small_objects(lay)
+    _add_crates(lay)
+    _add_balls(lay)
+    _add_bins(lay)
     _add_pictures(lay)
 
     wall = random_material(rng, WALL)
@@ -449,11 +470,9 @@ def random_scene(
     room_materials = (*walls, random_material(rng, FLOOR), random_material(rng, CEILING))
 
     lights = []
-    for _ in range(int(rng.integers(1, 4))):
-        pos = (rng.uniform(0.2, 0.8) * size[0], rng.uniform(0.2, 0.8) * size[1], size[2] - rng.uniform(0.15, 0.5))
-        color = _tint(rng) * rng.uniform(1.2, 3.5)
-        lights.append(Light(position=tuple(float(v) for v in pos), color=tuple(float(v) for v in color)))  # type: ignore[arg-type]
-    ambient = _tint(rng) * rng.uniform(0.2, 0.45)
+    for _ in range(int(rng.integers(1, 4))):  # ceiling lamps
+        pos = (rng.uniform(0.2, 0.8) * size[0], rng.uniform(0.2, 0.8) * size[1], size[2] - rng.uniform(0.3, 0.6))
+        lights.append(Light(position=_triple(pos), color=_triple(_tint(rng) * rng.uniform(1.5, 4.0))))
     sky = rng.uniform(0.8, 1.2)
     return Scene(
         room=Room(size=size),
@@ -461,12 +480,10 @@ def random_scene(
         primitives=tuple(lay.primitives),
         openings=tuple(lay.openings),
         lights=tuple(lights),
-        ambient=tuple(float(v) for v in ambient),  # type: ignore[arg-type]
+        ambient=_triple(_tint(rng) * rng.uniform(0.2, 0.45)),
         footprints=tuple(lay.footprints),
-        outside=(
-            tuple(float(min(1.0, c * sky)) for c in (0.86, 0.9, 0.95)),  # type: ignore[arg-type]
-            tuple(float(min(1.0, c * sky)) for c in (0.45, 0.62, 0.92)),  # type: ignore[arg-type]
-        ),
+        outside=(_triple(np.minimum(1.0, np.array([0.86, 0.9, 0.95]) * sky)),
+                 _triple(np.minimum(1.0, np.array([0.45, 0.62, 0.92]) * sky))),
     )
 
 
@@ -475,8 +492,15 @@ def plain_material(rgb: RGB = (0.7, 0.7, 0.7)) -> Material:
     return Material(pattern=Pattern.PLAIN, color1=rgb, color2=rgb, grain=0.0)
 
 
-def room_scene(size: tuple[float, float, float], primitives: Sequence[Primitive] = (), openings: Sequence[Opening] = ()) -> Scene:
+def room_scene(
+    size: tuple[float, float, float], primitives: Sequence[Primitive] = (), openings: Sequence[Opening] = ()
+) -> Scene:
     """A hand-built scene: plain grey room lit by one light at the ceiling's centre."""
-    mats = tuple(plain_material() for _ in range(6))
     light = Light(position=(size[0] / 2, size[1] / 2, size[2] - 0.2), color=(2.0, 2.0, 2.0))
-    return Scene(room=Room(size=size), room_materials=mats, primitives=tuple(primitives), openings=tuple(openings), lights=(light,))
+    return Scene(
+        room=Room(size=size),
+        room_materials=tuple(plain_material() for _ in range(6)),
+        primitives=tuple(primitives),
+        openings=tuple(openings),
+        lights=(light,),
+    )

@@ -58,7 +58,8 @@ def value_noise(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     (hx0, hx1), (hy0, hy1), (hz0, hz1) = hashes
 
     def corner(hx: np.ndarray, hy: np.ndarray, hz: np.ndarray) -> np.ndarray:
-        return _NOISE_TABLE[(hx ^ hy ^ hz) >> np.uint32(20)]
+        # np.take with an intp index is about twice as fast as fancy indexing with uint32.
+        return np.take(_NOISE_TABLE, ((hx ^ hy ^ hz) >> np.uint32(20)).astype(np.intp))
 
     def lerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
         return a + (b - a) * w
@@ -72,52 +73,51 @@ def value_noise(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MaterialTable:
-    """Materials stacked into arrays, so per-pixel parameters are one gather each."""
+    """Materials stacked into arrays (one row per parameter component), so each per-pixel
+    parameter is a single ``np.take``: far cheaper than 2-D fancy indexing."""
 
     pattern: np.ndarray  # (K,) int8
-    color1: np.ndarray  # (K, 3) float32
-    color2: np.ndarray  # (K, 3) float32
+    color1: np.ndarray  # (3, K) float32
+    color2: np.ndarray  # (3, K) float32
     inv_scale: np.ndarray  # (K,) float32
-    direction: np.ndarray  # (K, 3) float32
-    offset: np.ndarray  # (K, 3) float32
+    direction: np.ndarray  # (3, K) float32
+    offset: np.ndarray  # (3, K) float32
     grain: np.ndarray  # (K,) float32
 
     @classmethod
     def build(cls, materials: Sequence[Material]) -> "MaterialTable":
-        f32 = np.float32
+        def rows(values) -> np.ndarray:
+            return np.ascontiguousarray(np.array(values, dtype=np.float32).reshape(-1, 3).T)
+
         return cls(
             pattern=np.array([int(m.pattern) for m in materials], dtype=np.int8),
-            color1=np.array([m.color1 for m in materials], dtype=f32).reshape(-1, 3),
-            color2=np.array([m.color2 for m in materials], dtype=f32).reshape(-1, 3),
-            inv_scale=np.array([1.0 / m.scale for m in materials], dtype=f32),
-            direction=np.array([m.direction for m in materials], dtype=f32).reshape(-1, 3),
-            offset=np.array([m.offset for m in materials], dtype=f32).reshape(-1, 3),
-            grain=np.array([m.grain for m in materials], dtype=f32),
+            color1=rows([m.color1 for m in materials]),
+            color2=rows([m.color2 for m in materials]),
+            inv_scale=np.array([1.0 / m.scale for m in materials], dtype=np.float32),
+            direction=rows([m.direction for m in materials]),
+            offset=rows([m.offset for m in materials]),
+            grain=np.array([m.grain for m in materials], dtype=np.float32),
         )
 
     def albedo(self, index: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """Albedo (3×N float32) of material ``index`` (N,) at local points ``q`` (3×N)."""
-        s = self.inv_scale[index]
+        """Albedo (3×N float32) of material ``index`` (N, intp) at local points ``q`` (3×N)."""
+        s = np.take(self.inv_scale, index)
         # Pattern space: one period per unit; planar rows keep every operation contiguous.
-        x, y, z = ((q[a] + self.offset[index, a]) * s for a in range(3))
+        x, y, z = ((q[a] + np.take(self.offset[a], index)) * s for a in range(3))
         n = value_noise(x, y, z)
-        w = np.zeros_like(n)  # mixing weight between color1 (0) and color2 (1)
-        pattern = self.pattern[index]
-        # Each pattern is evaluated only on its own pixels.
-        sel = np.flatnonzero(pattern == Pattern.CHECKER)
-        if sel.size:
-            cells = np.floor(x[sel]).astype(np.int32) + np.floor(y[sel]).astype(np.int32) + np.floor(z[sel]).astype(np.int32)
-            w[sel] = cells & 1
-        sel = np.flatnonzero(pattern == Pattern.STRIPES)
-        if sel.size:
-            dirs = self.direction[index[sel]]
-            phase = x[sel] * dirs[:, 0] + y[sel] * dirs[:, 1] + z[sel] * dirs[:, 2]
-            w[sel] = phase - np.floor(phase) >= 0.5
-        sel = np.flatnonzero(pattern == Pattern.NOISE)
-        if sel.size:
-            w[sel] = n[sel]
+        # Every pattern is evaluated everywhere and then selected: whole-array arithmetic is
+        # cheaper than gathering and scattering each pattern's pixels.
+        checker = ((np.floor(x) + np.floor(y) + np.floor(z)).astype(np.int32) & 1).astype(np.float32)
+        phase = x * np.take(self.direction[0], index) + y * np.take(self.direction[1], index)
+        phase += z * np.take(self.direction[2], index)
+        stripes = (phase - np.floor(phase) >= 0.5).astype(np.float32)
+        pattern = np.take(self.pattern, index)
+        w = np.where(pattern == Pattern.CHECKER, checker, np.where(pattern == Pattern.STRIPES, stripes, 0.0))
+        w = np.where(pattern == Pattern.NOISE, n, w)  # mixing weight: color1 (0) .. color2 (1)
         # The same noise doubles as grain, so plain surfaces are not flat in colour either.
-        grain = 1.0 + self.grain[index] * (2.0 * n - 1.0)
-        c1 = self.color1.T[:, index]
-        c2 = self.color2.T[:, index]
-        return (c1 + (c2 - c1) * w) * grain
+        grain = 1.0 + np.take(self.grain, index) * (2.0 * n - 1.0)
+        out = np.empty((3, index.shape[0]), dtype=np.float32)
+        for a in range(3):
+            c1 = np.take(self.color1[a], index)
+            out[a] = (c1 + (np.take(self.color2[a], index) - c1) * w) * grain
+        return out

@@ -29,11 +29,12 @@ def random_pose(scene: Scene, rng: np.random.Generator, tries: int = 64) -> tupl
     last candidate are removed so the camera is never inside an object.
     """
     lx, ly, lz = scene.room.size
-    for attempt in range(tries):
-        x, y = rng.uniform(CAMERA_CLEARANCE, lx - CAMERA_CLEARANCE), rng.uniform(CAMERA_CLEARANCE, ly - CAMERA_CLEARANCE)
-        if scene.is_free(x, y, CAMERA_CLEARANCE) or attempt == tries - 1:
+    margin = CAMERA_CLEARANCE
+    for _ in range(tries):
+        x, y = rng.uniform(margin, lx - margin), rng.uniform(margin, ly - margin)
+        if scene.is_free(x, y, margin):
             break
-    scene = scene.without_items(scene.blocking_items(x, y, CAMERA_CLEARANCE))
+    scene = scene.without_items(scene.blocking_items(x, y, margin))  # a no-op unless every try failed
     z = rng.uniform(0.7, min(1.9, lz - 0.4))
     # Aim at a random point of the room, so views cross the room rather than face a wall up close.
     tx, ty = rng.uniform(0.15, 0.85) * lx, rng.uniform(0.15, 0.85) * ly
@@ -63,7 +64,10 @@ class Trajectory:
     roll: float  # amplitude (rad), sharing the pitch frequency
 
     @classmethod
-    def random(cls, room_size: tuple[float, float, float], rng: np.random.Generator, speed: float = 0.4) -> "Trajectory":
+    def random(
+        cls, room_size: tuple[float, float, float], rng: np.random.Generator, speed: float = 0.4
+    ) -> "Trajectory":
+        """A random walk for a room of ``room_size`` at about ``speed`` m/s."""
         lx, ly, lz = room_size
         radii = (rng.uniform(0.22, 0.32) * lx, rng.uniform(0.22, 0.32) * ly)
         omega = speed / max(radii) * (1.0 if rng.random() < 0.5 else -1.0)
@@ -97,7 +101,8 @@ class Trajectory:
     def _path(self, samples: int = 256) -> np.ndarray:
         """Floor-plan points (samples×2) along one lap of the ellipse."""
         a = np.linspace(0.0, 2 * math.pi, samples, endpoint=False)
-        return np.stack([self.center[0] + self.radii[0] * np.cos(a), self.center[1] + self.radii[1] * np.sin(a)], axis=1)
+        x = self.center[0] + self.radii[0] * np.cos(a)
+        return np.stack([x, self.center[1] + self.radii[1] * np.sin(a)], axis=1)
 
     def keeps_clear(self, x: float, y: float, radius: float) -> bool:
         """Whether a floor disc stays out of the camera's way (a ``random_scene`` keep_clear)."""
