@@ -127,6 +127,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; an artifact is meant to be shared
     os.replace(tmp, path)
 
 
@@ -162,6 +163,7 @@ def save_artifact(
     weights = directory / WEIGHTS_FILE
     tmp = directory / f".{WEIGHTS_FILE}.tmp"
     save_file(tensors, str(tmp), metadata={"format": FORMAT_NAME})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, weights)
     document = meta.to_json(_sha256(weights))
     _parse_meta(json.loads(json.dumps(document)), directory / META_FILE)  # refuse to write what we could not read
