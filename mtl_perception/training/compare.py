@@ -33,7 +33,7 @@ class Preset:
 
 
 PRESETS = {
-    "quick": Preset("compare_quick.yaml", train=240, val=60, seeds=(0,)),
+    "quick": Preset("compare_quick.yaml", train=192, val=48, seeds=(0,)),
     "full": Preset("compare_full.yaml", train=1000, val=200, seeds=(0, 1, 2)),
 }
 
@@ -123,7 +123,10 @@ def _write_outputs(results: dict[str, dict[int, dict[str, Any]]], out: Path, pre
         for seed, run in per_seed.items():
             baseline = {t: results.get(f"single_{t}", {}).get(seed, {}).get("metrics", {}).get(t) for t in run["tasks"]}
             if len(run["tasks"]) > 1 and all(baseline.values()):
-                deltas.append(float(delta_mtl(run["metrics"], baseline)))
+                try:
+                    deltas.append(float(delta_mtl(run["metrics"], baseline)))
+                except ValueError as exc:  # e.g. a degenerate zero baseline in a tiny smoke run
+                    print(f"warning: no Δ_MTL for {name} seed {seed}: {exc}", file=sys.stderr)
             elif len(run["tasks"]) == 1:
                 deltas.append(0.0)  # a baseline against itself
         entry = {"row": name, "scheme": next(iter(per_seed.values()))["scheme"], "tasks": next(iter(per_seed.values()))["tasks"], "seeds": sorted(per_seed)}

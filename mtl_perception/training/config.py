@@ -67,7 +67,7 @@ class ScheduleConfig:
     """Alternating phases for schemes in ALTERNATING_SCHEMES: phase_a units of A, then phase_b of B."""
 
     unit: str = "steps"
-    phase_a: int = 4
+    phase_a: int = 2
     phase_b: int = 1
 
 

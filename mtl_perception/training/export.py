@@ -98,9 +98,8 @@ def export_onnx(net: nn.Module, tasks: tuple[str, ...], size: tuple[int, int], p
     import onnxruntime
 
     wrapper = _TupleOutputs(net.eval(), tuple(tasks))
-    torch.onnx.export(
-        wrapper, (reference_input,), str(path), input_names=["image"], output_names=list(tasks), dynamo=False, opset_version=17,
-    )
+    # The torch.export-based exporter: the legacy tracer cannot trace max_unpool2d's output_size.
+    torch.onnx.export(wrapper, (reference_input,), str(path), input_names=["image"], output_names=list(tasks), dynamo=True, verbose=False)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     outputs = session.run(None, {"image": reference_input.numpy()})
     with torch.no_grad():

@@ -9,6 +9,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
+from ..model.network import MIN_DEPTH_M
 from ..model import MultiTaskNet, NetConfig, overparameterize, partition_parameters, set_folded_forward
 from ..runtime.artifact import IMAGENET_MEAN, IMAGENET_STD
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -37,9 +39,36 @@ def net_config(model: ModelConfig, num_classes: int) -> NetConfig:
     return NetConfig(arch=model.arch, tasks=tuple(model.tasks), num_classes=num_classes, width=model.width, task_layers=model.task_layers)
 
 
-def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, expansion: int, folded_forward: bool) -> MultiTaskNet:
-    """The compact net, then its over-parameterised training form for `scheme`."""
-    model = overparameterize(MultiTaskNet(config), scheme, rank=rank, expansion=expansion)
+def mean_depth(dataset: Dataset, samples: int = 64) -> float | None:
+    """Mean valid depth over the first samples of a dataset (None when it has no depth)."""
+    total, count = 0.0, 0
+    for i in range(min(samples, len(dataset))):
+        depth = dataset[i].get("depth")
+        if depth is None:
+            return None
+        valid = depth[depth > 0]
+        total, count = total + float(valid.sum()), count + valid.numel()
+    return total / count if count else None
+
+
+def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, expansion: int, folded_forward: bool, depth_init: float | None = None) -> MultiTaskNet:
+    """The compact net, then its over-parameterised training form for `scheme`.
+
+    depth_init: start the depth head at this depth (its bias through softplus⁻¹), the usual
+    bias-to-the-data-mean init. Without it depth starts ~0.7 m and the first hundreds of
+    steps only move that bias; every scheme gets the same init, so comparisons stay fair.
+    """
+    net = MultiTaskNet(config)
+    if depth_init is not None and "depth" in config.tasks:
+        head = net.branches["depth"].head.conv
+        target = max(depth_init - MIN_DEPTH_M, 1e-2)
+        with torch.no_grad():
+            head.bias.fill_(math.log(math.expm1(target)))
+    model = overparameterize(net, scheme, rank=rank, expansion=expansion)
+    with torch.no_grad():  # SVD factors can be strided views; DDP's gradient buckets want dense params
+        for param in model.parameters():
+            if not param.is_contiguous():
+                param.data = param.data.contiguous()
     set_folded_forward(model, folded_forward)
     return model
 
@@ -117,12 +146,11 @@ def build_optimizers(model: MultiTaskNet, weighting: LossWeighting, schedule: Ph
 
 def _reduce_meter(meter: Any) -> None:
     """Sum a meter's tensor state over ranks (meters keep sums/counts, so a sum is exact)."""
-    if hasattr(meter, "all_reduce"):
-        meter.all_reduce()
+    if hasattr(meter, "all_reduce_"):
+        meter.all_reduce_()
         return
-    for name, value in vars(meter).items():
-        if isinstance(value, Tensor):
-            all_reduce_sum(value)
+    for value in getattr(meter, "state_tensors", dict)().values():
+        all_reduce_sum(value)
 
 
 @torch.no_grad()
@@ -146,7 +174,8 @@ def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str]
     all_reduce_sum(loss_sums)
     for meter in meters.values():
         _reduce_meter(meter)
-    metrics = {task: {k: float(v) for k, v in meters[task].compute().items()} for task in tasks}
+    # Scalars only (segmentation also reports a per-class list, kept out of logs and tables).
+    metrics = {task: {k: float(v) for k, v in meters[task].compute().items() if isinstance(v, (int, float))} for task in tasks}
     losses = {task: float(loss_sums[i] / max(loss_sums[-1], 1)) for i, task in enumerate(tasks)}
     return metrics, losses
 
@@ -188,7 +217,10 @@ class Trainer:
         # Model: compact net → training form for the scheme; optional DDP wrapper for the forward.
         self.net_config = net_config(config.model, len(self.class_names))
         m = config.model
-        self.model = build_training_model(self.net_config, m.scheme, rank=m.rank, expansion=m.expansion, folded_forward=m.folded_forward).to(self.device)
+        self.model = build_training_model(
+            self.net_config, m.scheme, rank=m.rank, expansion=m.expansion, folded_forward=m.folded_forward,
+            depth_init=mean_depth(self.train_set) if "depth" in self.tasks else None,
+        ).to(self.device)
         self.forward_model: nn.Module = self.model
         if self.ctx.enabled:
             # Every parameter gets a gradient in every phase (requires_grad is fixed), so no unused-parameter scan.
@@ -294,6 +326,9 @@ class Trainer:
             epoch = self.epoch
             started = time.perf_counter()
             self.train_sampler.set_epoch(epoch)
+            base = self.train_set.dataset if isinstance(self.train_set, Subset) else self.train_set
+            if hasattr(base, "set_epoch"):
+                base.set_epoch(epoch)  # seeded augmentation varies per epoch, reproducibly
             self.weighting.begin_epoch([h["train"] for h in self.history])
             self.model.train()
             sums = torch.zeros(len(self.tasks) + 1, dtype=torch.float64)
@@ -310,8 +345,11 @@ class Trainer:
                 if self.writer is not None and self.step % 10 == 0:
                     for task, value in losses.items():
                         self.writer.add_scalar(f"train_step/{task}", value, self.step)
-            for scheduler in self.schedulers.values():
-                scheduler.step()
+            with warnings.catch_warnings():
+                # A phase whose optimizer has not stepped yet (short epochs) still advances its schedule.
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+                for scheduler in self.schedulers.values():
+                    scheduler.step()
             all_reduce_sum(sums)
             record: dict[str, Any] = {
                 "epoch": epoch + 1,

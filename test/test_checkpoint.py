@@ -1,0 +1,86 @@
+"""Checkpoints: atomic, weights_only, clear errors, and a killed-then-resumed run matches an uninterrupted one."""
+import argparse
+
+import pytest
+import torch
+
+from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from mtl_perception.training.config import load_config
+from mtl_perception.training.trainer import Trainer
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from mtl_perception.data import make_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    args = argparse.Namespace(out=root, train=4, val=2, height=32, width=48, seed=0, preview=0, overwrite=False)
+    assert make_dataset.run(args) == 0
+    return root
+
+
+def resume_config(root):
+    # svd_shared with 1-step phases and DWA: phase, weighting history, Adam moments and the
+    # cosine schedule all have to survive the restart for the losses to match bit for bit.
+    return load_config(None, [f"data.root={root}", "data.height=32", "data.width=48", "model.width=0.25", "batch_size=2",
+                              "epochs=3", "model.scheme=svd_shared", "schedule.phase_a=1", "schedule.phase_b=1",
+                              "loss.weighting=dwa", "data.augment=true", "tensorboard=false", "plots=false", "device=cpu"])
+
+
+def test_resume_matches_uninterrupted_run(data_root):
+    straight = Trainer(resume_config(data_root), data_root / "straight").fit()
+
+    killed_dir = data_root / "killed"
+    Trainer(resume_config(data_root), killed_dir).fit(stop_after_epoch=1)  # "killed" after epoch 1
+    torch.manual_seed(12345)  # a fresh process would not share the first run's RNG state
+    resumed_trainer = Trainer(resume_config(data_root), killed_dir, resume=True)
+    assert resumed_trainer.epoch == 1 and resumed_trainer.step == 2
+    resumed = resumed_trainer.fit()
+
+    assert [h["epoch"] for h in resumed] == [1, 2, 3]
+    for a, b in zip(straight, resumed):
+        assert a["train"] == b["train"], (a["epoch"], a["train"], b["train"])
+        assert a["val"] == b["val"]
+        assert a["weights"] == b["weights"]
+    final_a = load_checkpoint(data_root / "straight" / "last.pt")["model"]
+    final_b = load_checkpoint(killed_dir / "last.pt")["model"]
+    assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
+
+
+def test_save_is_atomic_and_loads_weights_only(tmp_path):
+    path = tmp_path / "ck.pt"
+    save_checkpoint({"model": {"w": torch.ones(2)}, "epoch": 3}, path)
+    save_checkpoint({"model": {"w": torch.zeros(2)}, "epoch": 4}, path)  # overwrite in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]  # no temp files left behind
+    state = load_checkpoint(path)
+    assert state["epoch"] == 4 and torch.equal(state["model"]["w"], torch.zeros(2))
+
+
+class _NotAllowed:
+    pass
+
+
+def test_corrupt_or_foreign_checkpoints_fail_clearly(tmp_path):
+    path = tmp_path / "ck.pt"
+    save_checkpoint({"epoch": 1, "model": {"w": torch.ones(1000)}}, path)
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(garbage)
+    pickled = tmp_path / "object.pt"
+    torch.save({"format": "mtl_perception.checkpoint/1", "thing": _NotAllowed()}, pickled)
+    with pytest.raises(CheckpointError):  # weights_only refuses arbitrary classes
+        load_checkpoint(pickled)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"w": torch.ones(1)}, foreign)
+    with pytest.raises(CheckpointError, match="not an mtl_perception"):
+        load_checkpoint(foreign)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")

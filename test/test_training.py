@@ -1,0 +1,122 @@
+"""Losses, weighting, the alternating schedule and a few real training steps on rendered data."""
+import argparse
+
+import pytest
+import torch
+
+from mtl_perception.model import partition_parameters
+from mtl_perception.training.config import load_config
+from mtl_perception.training.losses import depth_loss, normal_loss, segmentation_loss
+from mtl_perception.training.schedule import JOINT, PHASE_A, PHASE_B, PhaseSchedule
+from mtl_perception.training.trainer import Trainer
+from mtl_perception.training.weighting import DWAWeighting, UncertaintyWeighting
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from mtl_perception.data import make_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    args = argparse.Namespace(out=root, train=4, val=2, height=32, width=48, seed=0, preview=0, overwrite=False)
+    assert make_dataset.run(args) == 0
+    return root
+
+
+def tiny_config(root, *overrides):
+    return load_config(None, [f"data.root={root}", "data.height=32", "data.width=48", "model.width=0.25", "batch_size=4",
+                              "epochs=1", "tensorboard=false", "plots=false", "threads=2", "device=cpu", *overrides])
+
+
+def test_losses_ignore_invalid_pixels():
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 1] = 5.0  # predicts class 1 everywhere
+    labels = torch.tensor([[[1, 1], [-1, -1]]])
+    assert segmentation_loss(logits, labels) < 0.02  # the ignored pixels would cost ~5 each
+    target = torch.tensor([[[[2.0, 0.0], [2.0, 0.0]]]])
+    pred = torch.tensor([[[[2.5, 100.0], [1.5, 100.0]]]])
+    assert depth_loss(pred, target) == pytest.approx(0.5)  # invalid (0) pixels are masked
+    normals = torch.zeros(1, 3, 1, 2)
+    normals[0, 2, 0, 0] = 1.0  # one valid pixel facing +z, one all-zero (invalid)
+    assert normal_loss(normals.clone(), normals) == pytest.approx(0.0, abs=1e-6)
+    assert normal_loss(-normals, normals) == pytest.approx(2.0)
+    # A batch with nothing valid gives a zero loss that still has a graph (DDP needs every grad).
+    empty = segmentation_loss(logits.requires_grad_(), torch.full((1, 2, 2), -1))
+    assert float(empty.detach()) == 0.0 and empty.requires_grad
+
+
+def test_weighting_schemes():
+    dwa = DWAWeighting(["a", "b"], temperature=2.0)
+    dwa.begin_epoch([{"a": 1.0, "b": 1.0}])
+    assert dwa.weights() == {"a": 1.0, "b": 1.0}
+    dwa.begin_epoch([{"a": 1.0, "b": 1.0}, {"a": 0.5, "b": 1.0}])  # a improves faster: lower weight
+    weights = dwa.weights()
+    assert weights["a"] < weights["b"] and sum(weights.values()) == pytest.approx(2.0)
+    unc = UncertaintyWeighting(["a", "b"])
+    total = unc({"a": torch.tensor(2.0), "b": torch.tensor(3.0)})
+    assert float(total) == pytest.approx(5.0)  # s = 0 at init: plain sum
+    total.backward()
+    assert unc.log_vars.grad is not None
+
+
+def test_phase_schedule():
+    steps = PhaseSchedule(True, "steps", 2, 1)
+    assert [steps.phase(s, 0) for s in range(6)] == [PHASE_A, PHASE_A, PHASE_B] * 2
+    epochs = PhaseSchedule(True, "epochs", 1, 2)
+    assert [epochs.phase(99, e) for e in range(3)] == [PHASE_A, PHASE_B, PHASE_B]
+    assert PhaseSchedule.for_scheme("svd_shared_joint", unit="steps", phase_a=1, phase_b=1).phase(1, 0) == JOINT
+
+
+@pytest.mark.parametrize("scheme", ["none", "svd_shared"])
+def test_few_steps_lower_the_loss(data_root, scheme):
+    trainer = Trainer(tiny_config(data_root, f"model.scheme={scheme}", "optim.lr=2e-2", "schedule.phase_a=2", "schedule.phase_b=1"), data_root / f"run_{scheme}")
+    batch = next(iter(trainer.train_loader))
+    first = None
+    for _ in range(9):  # A, A, B, A, A, B, ... for svd_shared
+        losses = trainer.train_step(batch, trainer.schedule.phase(trainer.step, 0))
+        first = first or losses
+    final = trainer.train_step(batch, PHASE_A if scheme == "svd_shared" else JOINT)
+    # The renderer's depths start ~2 m off, so the total falls steadily rather than fast.
+    assert sum(final.values()) < 0.95 * sum(first.values()), (first, final)
+
+
+def _snapshot(params):
+    return [p.detach().clone() for p in params]
+
+
+def _changed(params, before):
+    return [not torch.equal(p, b) for p, b in zip(params, before)]
+
+
+def test_phase_a_freezes_scales_and_phase_b_freezes_shared(data_root):
+    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2"), data_root / "run_phases")
+    part = partition_parameters(trainer.model)
+    scales = [p for ps in part.task_scales.values() for p in ps]
+    private = [p for ps in part.task_private.values() for p in ps]
+    assert scales and private and part.shared
+    batch = next(iter(trainer.train_loader))
+
+    shared0, scales0, private0 = _snapshot(part.shared), _snapshot(scales), _snapshot(private)
+    trainer.train_step(batch, PHASE_A)
+    assert not any(_changed(scales, scales0)), "phase A moved a task scale m"
+    assert not any(_changed(private, private0)), "phase A moved a task-private parameter"
+    assert all(_changed(part.shared, shared0)), "phase A left a shared parameter untouched"
+
+    shared1, scales1, private1 = _snapshot(part.shared), _snapshot(scales), _snapshot(private)
+    trainer.train_step(batch, PHASE_B)
+    assert not any(_changed(part.shared, shared1)), "phase B moved a shared parameter"
+    assert all(_changed(scales, scales1)), "phase B left a task scale m untouched"
+    assert any(_changed(private, private1))
+    assert all(p.requires_grad for p in trainer.model.parameters())  # requires_grad never toggles
+
+
+def test_fit_writes_logs_and_plots(data_root):
+    out = data_root / "run_fit"
+    trainer = Trainer(tiny_config(data_root, "epochs=2", "plots=true", "tensorboard=true", "loss.weighting=uncertainty"), out)
+    history = trainer.fit()
+    assert len(history) == 2 and set(history[-1]["val"]) == {"segmentation", "depth", "normals"}
+    for name in ("last.pt", "best.pt", "metrics.csv", "curves.png", "val_predictions.png", "config.yaml"):
+        assert (out / name).is_file(), name
+    assert any((out / "tensorboard").iterdir())
+    assert "val_depth_abs_err" in (out / "metrics.csv").read_text().splitlines()[0]
