@@ -120,3 +120,14 @@ def test_fit_writes_logs_and_plots(data_root):
         assert (out / name).is_file(), name
     assert any((out / "tensorboard").iterdir())
     assert "val_depth_abs_err" in (out / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_private_in_phase_a_option_keeps_scales_frozen(data_root):
+    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", "schedule.private_in_phase_a=true"), data_root / "run_private")
+    part = partition_parameters(trainer.model)
+    scales = [p for ps in part.task_scales.values() for p in ps]
+    heads = [branch.head.conv.bias for branch in trainer.model.branches.values()]
+    scales0, heads0 = _snapshot(scales), _snapshot(heads)
+    trainer.train_step(next(iter(trainer.train_loader)), PHASE_A)
+    assert not any(_changed(scales, scales0))
+    assert all(_changed(heads, heads0))

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="override the preset's training YAML")
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the preset's seeds")
     parser.add_argument("--rows", nargs="*", default=None, help="subset of rows to run (e.g. single_segmentation svd_shared)")
+    parser.add_argument("--extra-row", action="append", default=[], metavar="NAME:key=value,...",
+                        help="an additional MTL row, e.g. 'svd_shared_privA:model.scheme=svd_shared,schedule.private_in_phase_a=true'")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="training overrides applied to every row")
 
 
@@ -73,7 +75,14 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | None = None, seeds: Sequence[int] | None = None, rows: Sequence[str] | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+def parse_extra_row(spec: str) -> tuple[str, list[str]]:
+    name, sep, body = spec.partition(":")
+    if not sep or not name or not body:
+        raise ValueError(f"--extra-row wants NAME:key=value[,key=value...], got {spec!r}")
+    return name, [f"model.tasks=[{','.join(TASKS)}]", *body.split(",")]
+
+
+def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | None = None, seeds: Sequence[int] | None = None, rows: Sequence[str] | None = None, overrides: Sequence[str] = (), extra_rows: Sequence[str] = ()) -> dict[str, Any]:
     from ..metrics import delta_mtl
     from ..model import collapse, count_macs, count_parameters
     from .config import load_config
@@ -87,11 +96,18 @@ def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | N
     data_root = ensure_dataset(work / "data", preset, base.data.height, base.data.width)
     ctx = DistContext(0, 1, 0, torch.device(base.device if base.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")))
     results: dict[str, dict[int, dict[str, Any]]] = {}
-    specs = [spec for spec in row_specs() if rows is None or spec[0] in rows]
+    specs = [spec for spec in row_specs() if rows is None or spec[0] in rows] + [parse_extra_row(e) for e in extra_rows]
     for name, row_overrides in specs:
         for seed in seeds:
             config = load_config(config_path, [*overrides, *row_overrides, f"seed={seed}", f"data.root={data_root}", "plots=false", "tensorboard=false"])
             run_dir = work / "runs" / f"{name}_seed{seed}"
+            cached = run_dir / "result.json"
+            # A finished run with the identical config is reused, so rows can be added later.
+            if cached.is_file() and json.loads(cached.read_text())["config"] == config.to_dict():
+                results.setdefault(name, {})[seed] = json.loads(cached.read_text())["result"]
+                print(f"== {name} seed {seed}: reusing {cached}", flush=True)
+                _write_outputs(results, out, preset_name, seeds, config_path, overrides, delta_mtl)
+                continue
             started = time.perf_counter()
             print(f"== {name} seed {seed} ({config.model.scheme}, tasks {config.model.tasks})", flush=True)
             trainer = Trainer(config, run_dir, ctx=ctx, command=["compare", preset_name, name])
@@ -106,6 +122,7 @@ def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | N
                 "gmacs": count_macs(deploy, config.data.height, config.data.width) / 1e9,
                 "seconds": time.perf_counter() - started,
             }
+            cached.write_text(json.dumps({"config": config.to_dict(), "result": results[name][seed]}, indent=1))
             _write_outputs(results, out, preset_name, seeds, config_path, overrides, delta_mtl)
     return results
 
@@ -179,6 +196,6 @@ def _pm(value: tuple[float, float], digits: int = 4) -> str:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    run_compare(args.preset, Path(args.work), Path(args.out), config_path=args.config, seeds=args.seeds, rows=args.rows, overrides=args.overrides)
+    run_compare(args.preset, Path(args.work), Path(args.out), config_path=args.config, seeds=args.seeds, rows=args.rows, overrides=args.overrides, extra_rows=args.extra_row)
     print(f"compare finished in {time.perf_counter() - started:.0f}s; results in {args.out}")
     return 0

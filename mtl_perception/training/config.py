@@ -69,6 +69,9 @@ class ScheduleConfig:
     unit: str = "steps"
     phase_a: int = 2
     phase_b: int = 1
+    # Also step task-private parameters (heads, task BN, biases) in phase A, on the weighted loss.
+    # Off = DESIGN §1 exactly (phase A: shared only). m stays frozen in phase A either way.
+    private_in_phase_a: bool = False
 
 
 @dataclass

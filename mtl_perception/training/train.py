@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as exc:
         print(f"mtl-perception train: {exc}", file=sys.stderr)
         return 2
+    from .checkpoint import CheckpointError
     from .distributed import init_distributed, shutdown_distributed
     from .trainer import Trainer
 
@@ -29,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
         history = trainer.fit()
         if ctx.is_main and history:
             print(f"done: best epoch {trainer.best_epoch}, checkpoints in {args.out}")
+    except (CheckpointError, ValueError) as exc:  # bad resume state, bad data root, mismatched config
+        print(f"mtl-perception train: {exc}", file=sys.stderr)
+        return 2
     finally:
         shutdown_distributed()
     return 0

@@ -135,8 +135,9 @@ def build_optimizers(model: MultiTaskNet, weighting: LossWeighting, schedule: Ph
     phase_b_groups = [{"params": private}]
     if scales:
         phase_b_groups.append({"params": scales, "lr": config.optim.lr * config.optim.scale_lr_factor})
+    phase_a_params = part.shared + (private if config.schedule.private_in_phase_a else []) + extra
     return {
-        PHASE_A: build_optimizer(part.shared + extra, config),
+        PHASE_A: build_optimizer(phase_a_params, config),
         PHASE_B: build_optimizer(phase_b_groups, config),
     }
 
