@@ -99,7 +99,7 @@ def export_onnx(net: nn.Module, tasks: tuple[str, ...], size: tuple[int, int], p
 
     wrapper = _TupleOutputs(net.eval(), tuple(tasks))
     # The torch.export-based exporter: the legacy tracer cannot trace max_unpool2d's output_size.
-    torch.onnx.export(wrapper, (reference_input,), str(path), input_names=["image"], output_names=list(tasks), dynamo=True, verbose=False)
+    torch.onnx.export(wrapper, (reference_input,), str(path), input_names=["image"], output_names=list(tasks), dynamo=True, verbose=False, external_data=False)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     outputs = session.run(None, {"image": reference_input.numpy()})
     with torch.no_grad():
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
 
     try:
-        export_checkpoint(args.checkpoint, args.out, name=args.name, data_root=args.data, frames=args.frames, onnx=args.onnx)
+        command = ["mtl-perception", "export", *sys.argv[2:]] if sys.argv[1:2] == ["export"] else sys.argv
+        export_checkpoint(args.checkpoint, args.out, name=args.name, data_root=args.data, frames=args.frames, onnx=args.onnx, command=command)
     except CheckpointError as exc:
         print(f"mtl-perception export: {exc}", file=sys.stderr)
         return 2

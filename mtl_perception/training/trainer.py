@@ -51,6 +51,19 @@ def mean_depth(dataset: Dataset, samples: int = 64) -> float | None:
     return total / count if count else None
 
 
+def _set_output_bias(conv: nn.Module, value: float) -> None:
+    """Give a head conv (plain or any training block) a constant output offset `value`."""
+    from ..model import ExpandConv, RepVGGConv
+
+    with torch.no_grad():
+        if isinstance(conv, RepVGGConv):
+            conv.bn_kxk.bias.fill_(value)  # a 1×1 head has only the conv+BN branch
+        elif isinstance(conv, ExpandConv):
+            conv.project.bias.fill_(value)
+        else:
+            conv.bias.fill_(value)
+
+
 def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, expansion: int, folded_forward: bool, depth_init: float | None = None) -> MultiTaskNet:
     """The compact net, then its over-parameterised training form for `scheme`.
 
@@ -58,13 +71,10 @@ def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, ex
     bias-to-the-data-mean init. Without it depth starts ~0.7 m and the first hundreds of
     steps only move that bias; every scheme gets the same init, so comparisons stay fair.
     """
-    net = MultiTaskNet(config)
+    model = overparameterize(MultiTaskNet(config), scheme, rank=rank, expansion=expansion)
     if depth_init is not None and "depth" in config.tasks:
-        head = net.branches["depth"].head.conv
-        target = max(depth_init - MIN_DEPTH_M, 1e-2)
-        with torch.no_grad():
-            head.bias.fill_(math.log(math.expm1(target)))
-    model = overparameterize(net, scheme, rank=rank, expansion=expansion)
+        # Set on the training form: repvgg/expandnet re-initialise their blocks, dropping a compact bias.
+        _set_output_bias(model.branches["depth"].head.conv, math.log(math.expm1(max(depth_init - MIN_DEPTH_M, 1e-2))))
     with torch.no_grad():  # SVD factors can be strided views; DDP's gradient buckets want dense params
         for param in model.parameters():
             if not param.is_contiguous():
