@@ -76,3 +76,11 @@ def test_count_macs_hand_computed_for_a_single_unit() -> None:
     # Encoder 3→4, 4→4 at 16², 4→4 ×2 at 8²; decoder 4→4 ×2 at 8², 4→4 ×2 at 16²; head 4→1 (1×1) at 16².
     expected = (16 * 16 * 4 * 9 * 3) + (16 * 16 * 4 * 9 * 4) + 2 * (8 * 8 * 4 * 9 * 4) + 2 * (8 * 8 * 4 * 9 * 4) + 2 * (16 * 16 * 4 * 9 * 4) + 16 * 16 * 4
     assert count_macs(net, h, w) == expected
+
+
+def test_unit_vectors_equals_f_normalize() -> None:
+    from mtl_perception.model.network import unit_vectors
+
+    x = torch.randn(2, 3, 7, 5, dtype=torch.float64)
+    x[0, :, 0, 0] = 0.0  # zero vector stays zero, as with F.normalize
+    assert torch.allclose(unit_vectors(x), F.normalize(x, dim=1, eps=1e-6), atol=1e-12)

@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from ..model import MultiTaskNet
+from ..model.network import unit_vectors
 from .artifact import ArtifactMeta, load_artifact
 from .backends import BACKEND_NAMES, Backend, BackendCheck, make_backend, select_backend
 from .device import resolve_device
@@ -140,7 +141,7 @@ class Engine:
             if "normals" in outputs:
                 normals = stacked[:, channel : channel + 3]
                 if resize:
-                    normals = F.normalize(normals, dim=1, eps=1e-6)
+                    normals = unit_vectors(normals)
                 fields["normals"] = normals[0].permute(1, 2, 0).contiguous().cpu().numpy()
         return Prediction(**fields)
 
