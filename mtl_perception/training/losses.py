@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import torch
 from torch import Tensor
 from torch.nn import functional as F
 
