@@ -91,6 +91,8 @@ def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | N
 
     preset = PRESETS[preset_name]
     config_path = config_path or str(REPO_CONFIGS / preset.config)
+    if Path(config_path).resolve().is_relative_to(Path.cwd()):
+        config_path = str(Path(config_path).resolve().relative_to(Path.cwd()))  # portable in the written table
     seeds = tuple(seeds) if seeds else preset.seeds
     base = load_config(config_path, overrides)
     data_root = ensure_dataset(work / "data", preset, base.data.height, base.data.width)
