@@ -1,5 +1,4 @@
 """Checkpoints: atomic, weights_only, clear errors, and a killed-then-resumed run matches an uninterrupted one."""
-import argparse
 
 import pytest
 import torch
@@ -9,16 +8,6 @@ from mtl_perception.training.config import load_config
 from mtl_perception.training.trainer import Trainer
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from mtl_perception.data import make_dataset
-
-    root = tmp_path_factory.mktemp("data")
-    args = argparse.Namespace(out=root, train=4, val=2, height=32, width=48, seed=0, preview=0, overwrite=False)
-    assert make_dataset.run(args) == 0
-    return root
 
 
 def resume_config(root):

@@ -1,5 +1,4 @@
 """Losses, weighting, the alternating schedule and a few real training steps on rendered data."""
-import argparse
 
 import pytest
 import torch
@@ -12,16 +11,6 @@ from mtl_perception.training.trainer import Trainer
 from mtl_perception.training.weighting import DWAWeighting, UncertaintyWeighting
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from mtl_perception.data import make_dataset
-
-    root = tmp_path_factory.mktemp("data")
-    args = argparse.Namespace(out=root, train=4, val=2, height=32, width=48, seed=0, preview=0, overwrite=False)
-    assert make_dataset.run(args) == 0
-    return root
 
 
 def tiny_config(root, *overrides):
