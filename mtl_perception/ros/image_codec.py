@@ -89,25 +89,8 @@ class ImageFields:
     data: bytes
 
 
-def array_to_fields(array: np.ndarray, encoding: str) -> ImageFields:
-    """Encode H×W or H×W×C data as Image fields, little-endian, tightly packed rows."""
-    if encoding not in ENCODINGS:
-        raise ImageFormatError(f"unsupported encoding {encoding!r}")
-    dtype, channels = ENCODINGS[encoding]
-    expected_ndim = 2 if channels == 1 else 3
-    if array.ndim != expected_ndim or (channels > 1 and array.shape[2] != channels):
-        raise ImageFormatError(f"{encoding} needs {'H×W' if channels == 1 else f'H×W×{channels}'}, got {array.shape}")
-    packed = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype)
-    height, width = packed.shape[:2]
-    return ImageFields(height, width, encoding, 0, width * channels * dtype.itemsize, packed.tobytes())
-
-
-def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
-    """Set an Image message's payload fields in place from `array` (one memcpy, no Python lists).
-
-    `msg.data` becomes an `array.array('B')`, which rclpy's generated setter accepts without
-    per-element checks. Returns `msg`.
-    """
+def _pack(array: np.ndarray, encoding: str) -> tuple[np.ndarray, int]:
+    """Validate `array` for `encoding`; return it tightly packed little-endian, and its row step."""
     if encoding not in ENCODINGS:
         raise ImageFormatError(f"unsupported encoding {encoding!r}")
     dtype, channels = ENCODINGS[encoding]
@@ -117,11 +100,27 @@ def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
     if not np.can_cast(array.dtype, dtype, casting="same_kind"):
         raise ImageFormatError(f"{encoding} holds {dtype}; refusing to cast {array.dtype} data into it")
     packed = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype)
+    return packed, packed.shape[1] * channels * dtype.itemsize
+
+
+def array_to_fields(array: np.ndarray, encoding: str) -> ImageFields:
+    """Encode H×W or H×W×C data as Image fields, little-endian, tightly packed rows."""
+    packed, step = _pack(array, encoding)
+    return ImageFields(packed.shape[0], packed.shape[1], encoding, 0, step, packed.tobytes())
+
+
+def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
+    """Set an Image message's payload fields in place from `array` (one memcpy, no Python lists).
+
+    `msg.data` becomes an `array.array('B')`, which rclpy's generated setter accepts without
+    per-element checks. Returns `msg`.
+    """
+    packed, step = _pack(array, encoding)
     payload = _array.array("B")
     payload.frombytes(memoryview(packed).cast("B"))
     msg.height, msg.width = int(packed.shape[0]), int(packed.shape[1])
     msg.encoding = encoding
     msg.is_bigendian = 0
-    msg.step = int(packed.shape[1]) * channels * dtype.itemsize
+    msg.step = int(step)
     msg.data = payload
     return msg

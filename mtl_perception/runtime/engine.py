@@ -111,13 +111,17 @@ class Engine:
     @torch.inference_mode()
     def forward(self, rgb: np.ndarray) -> dict[str, torch.Tensor]:
         """Raw network outputs at network resolution (float32)."""
-        return {task: out.float() for task, out in self.backend(self.preprocess(validate_rgb(rgb))).items()}
+        return self._run(validate_rgb(rgb))
 
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray, *, output_size: tuple[int, int] | None = None) -> Prediction:
         """Predict every task; outputs at `output_size` (default: the input's H×W)."""
-        size = tuple(validate_rgb(rgb).shape[:2]) if output_size is None else tuple(output_size)
-        return self.postprocess(self.forward(rgb), size)
+        rgb = validate_rgb(rgb)
+        size = tuple(rgb.shape[:2]) if output_size is None else tuple(output_size)
+        return self.postprocess(self._run(rgb), size)
+
+    def _run(self, rgb: np.ndarray) -> dict[str, torch.Tensor]:
+        return {task: out.float() for task, out in self.backend(self.preprocess(rgb)).items()}
 
     def postprocess(self, outputs: dict[str, torch.Tensor], size: tuple[int, int]) -> Prediction:
         """Resize network outputs to `size` on the device, then copy each map to host once."""
