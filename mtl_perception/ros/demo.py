@@ -1,27 +1,32 @@
 """`mtl-perception demo`: the node, a synthetic camera and a recorder over loopback DDS.
 
-The node runs as its own process (`python -m mtl_perception.ros.node`), so frames cross real
-DDS. This process renders a camera trajectory, publishes it with camera_info, records every
-output for N seconds, then prints output FPS, latency p50/p95, drops and accuracy against the
-renderer's ground truth (matched by header stamp), and writes demo_output/panel.png.
+The node and the synthetic camera each run as their own process, as on a robot, so frames
+cross real DDS and the camera's timer never waits on this process's GIL. This process records
+the camera's images and every output for N seconds, then prints the camera rate, output FPS,
+latency p50/p95, drops and accuracy against the renderer's ground truth, and writes
+demo_output/panel.png. Ground truth is re-rendered here from the same seed; each recorded input
+image is matched to its trajectory frame by content digest, and outputs to inputs by stamp.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .demo_scoring import SCORED_TOPICS, ScoredFrame, StreamScorer, describe
+
 NAMESPACE = "/demo"
+DEMO_MAX_DEPTH = 10.0  # passed to the node; NaN in its depth output means beyond this
 OUTPUTS = {
     "segmentation/labels": "Image",
     "segmentation/color": "Image",
@@ -59,39 +64,81 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class _Recorder:
-    """Keeps the last outputs per stamp (bounded) and arrival-time latencies."""
+    """Subscribes to the camera image and every output; keeps rates; scores on its own thread.
 
-    def __init__(self, node: Any, keep: int = 400) -> None:
+    Callbacks only decode and enqueue, so scoring never delays the arrival times (latency)
+    or makes the best-effort camera subscription drop frames.
+    """
+
+    def __init__(self, node: Any, scorer: StreamScorer) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rclpy.qos import QoSPresetProfiles, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, Image
 
         self.node = node
-        self.keep = keep
+        self.scorer = scorer
         self.lock = threading.Lock()
-        self.by_topic: dict[str, dict[int, Any]] = {t: {} for t in OUTPUTS}
-        self.arrivals: list[float] = []
+        self.counts = {topic: 0 for topic in OUTPUTS}
+        self.output_arrivals: list[float] = []
+        self.input_arrivals: list[float] = []
         self.latency_ms: list[float] = []
         self.diagnostics: dict[str, str] = {}
+        self._to_score: queue.SimpleQueue = queue.SimpleQueue()
+        self._scoring = threading.Thread(target=self._score_loop, name="demo_scoring", daemon=True)
+        self._scoring.start()
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        camera_qos = QoSPresetProfiles.SENSOR_DATA.value
+        camera_qos.depth = 30  # best effort, but a deep history so a busy moment loses nothing
         kinds = {"Image": Image, "CameraInfo": CameraInfo}
-        self.subs = [node.create_subscription(kinds[k], t, self._callback(t), qos) for t, k in OUTPUTS.items()]
-        self.subs.append(node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10))
+        self.output_subs = [node.create_subscription(kinds[k], t, self._callback(t), qos) for t, k in OUTPUTS.items()]
+        self.other_subs = [
+            node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10),
+            node.create_subscription(Image, "image", self._on_input, camera_qos),
+        ]
 
     def _callback(self, topic: str):
+        from .image_codec import ImageFormatError, image_to_array
+
         def callback(msg: Any) -> None:
             now = self.node.get_clock().now().nanoseconds
             stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
             with self.lock:
-                box = self.by_topic[topic]
-                box[stamp] = msg
-                if len(box) > self.keep:
-                    box.pop(next(iter(box)))
+                self.counts[topic] += 1
                 if topic == "segmentation/labels":
-                    self.arrivals.append(time.monotonic())
+                    self.output_arrivals.append(time.monotonic())
                     self.latency_ms.append((now - stamp) / 1e6)
+            if topic in SCORED_TOPICS:
+                try:
+                    self._to_score.put((self.scorer.add_output, (stamp, topic, image_to_array(msg))))
+                except ImageFormatError as exc:
+                    self.node.get_logger().error(f"{topic}: {exc}", throttle_duration_sec=2.0)
 
         return callback
+
+    def _on_input(self, msg: Any) -> None:
+        from .image_codec import ImageFormatError, image_to_array
+
+        try:
+            rgb = image_to_array(msg)
+        except ImageFormatError as exc:
+            self.node.get_logger().error(f"image: {exc}", throttle_duration_sec=2.0)
+            return
+        with self.lock:
+            self.input_arrivals.append(time.monotonic())
+        self._to_score.put((self.scorer.add_input, (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, rgb)))
+
+    def _score_loop(self) -> None:
+        while True:
+            item = self._to_score.get()
+            if item is None:
+                return
+            method, arguments = item
+            method(*arguments)
+
+    def finish_scoring(self, timeout: float = 30.0) -> None:
+        """Score everything received so far, then stop the scoring thread."""
+        self._to_score.put(None)
+        self._scoring.join(timeout)
 
     def _on_diagnostics(self, msg: Any) -> None:
         from .diagnostics import values_of
@@ -101,7 +148,7 @@ class _Recorder:
                 self.diagnostics = values_of(msg)
 
     def ready(self) -> bool:
-        return all(sub.get_publisher_count() > 0 for sub in self.subs[: len(OUTPUTS)])
+        return all(sub.get_publisher_count() > 0 for sub in self.output_subs)
 
 
 def _start_node(args: argparse.Namespace, model: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -111,12 +158,27 @@ def _start_node(args: argparse.Namespace, model: str, env: dict[str, str], log_p
         "-p", f"model_path:={model}",
         "-p", f"device:={args.device}",
         "-p", "diagnostics_period:=0.5",
+        "-p", f"max_depth:={DEMO_MAX_DEPTH}",
     ]  # fmt: skip
     log = log_path.open("w")
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop_node(process: subprocess.Popen) -> None:
+def _start_camera(args: argparse.Namespace, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "mtl_perception.ros.synthetic_camera", "--ros-args",
+        "-r", f"__ns:={NAMESPACE}",
+        "-p", f"fps:={args.fps}",
+        "-p", f"seed:={args.seed}",
+        "-p", f"num_frames:={max(2, args.frames)}",
+        "-p", f"height:={args.height}",
+        "-p", f"width:={args.width}",
+    ]  # fmt: skip
+    log = log_path.open("w")
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop_process(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -148,135 +210,115 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / "node.log"
     print(f"demo: model {meta.name!r} ({model}), camera {args.width}x{args.height} @ {args.fps:g} Hz, "
           f"{args.duration:g} s, ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, discovery LOCALHOST")  # fmt: skip
 
-    process = _start_node(args, str(model), env, log_path)
+    node = _start_node(args, str(model), env, out_dir / "node.log")
     try:
-        return _run(args, meta, process, out_dir, log_path)
+        # Ground truth renders here while the node starts; the camera renders the same frames.
+        from .synthetic_camera import render_frames, to_uint8
+
+        _, frames = render_frames(args.seed, max(2, args.frames), args.height, args.width, args.fps)
+        scorer = StreamScorer(frames, len(meta.class_names), to_uint8, max_depth=DEMO_MAX_DEPTH)
+        return _record(args, scorer, node, out_dir, meta.palette)
     finally:
-        _stop_node(process)
+        _stop_process(node)
 
 
-def _run(args: argparse.Namespace, meta: Any, process: subprocess.Popen, out_dir: Path, log_path: Path) -> int:
+def _record(args: argparse.Namespace, scorer: StreamScorer, node: subprocess.Popen, out_dir: Path, palette: Any) -> int:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
 
-    from . import visualize as vz
-    from .image_codec import image_to_array
-    from .synthetic_camera import SyntheticCamera, render_frames
-
-    with ThreadPoolExecutor(1) as pool:  # render while the node starts
-        rendering = pool.submit(render_frames, args.seed, max(2, args.frames), args.height, args.width, args.fps)
-        camera, frames = rendering.result()
-
+    node_log, camera_log = out_dir / "node.log", out_dir / "camera.log"
     rclpy.init()
-    # The camera gets its own executor so its timer never queues behind the recorder's
-    # callbacks, which deserialise megabytes of outputs per frame.
-    camera_executor, executor = SingleThreadedExecutor(), MultiThreadedExecutor(num_threads=2)
-    cam = SyntheticCamera(frames, camera, namespace=NAMESPACE)
+    # Single-threaded: once the spin thread has joined, no callback can still touch the node.
+    executor = SingleThreadedExecutor()
     listener = rclpy.create_node("demo_recorder", namespace=NAMESPACE)
-    recorder = _Recorder(listener)
-    camera_executor.add_node(cam)
+    recorder = _Recorder(listener, scorer)
     executor.add_node(listener)
-    spinners = [threading.Thread(target=e.spin, daemon=True) for e in (camera_executor, executor)]
-    for spinner in spinners:
-        spinner.start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    camera = None
     try:
         deadline = time.monotonic() + args.startup_timeout
-        while not (recorder.ready() and cam.image_pub.get_subscription_count() > 0):
-            if process.poll() is not None or time.monotonic() > deadline:
-                why = f"exited with {process.returncode}" if process.poll() is not None else f"not ready after {args.startup_timeout:g} s"
-                print(f"demo: the node {why}; its log ({log_path}):\n{_tail(log_path)}", file=sys.stderr)
+        while not recorder.ready():
+            if node.poll() is not None or time.monotonic() > deadline:
+                why = f"exited with {node.returncode}" if node.poll() is not None else f"not ready after {args.startup_timeout:g} s"
+                print(f"demo: the node {why}; its log ({node_log}):\n{_tail(node_log)}", file=sys.stderr)
                 return 1
             time.sleep(0.1)
-        print(f"demo: node is up; recording for {args.duration:g} s ...")
+        camera = _start_camera(args, dict(os.environ), camera_log)
+        while not recorder.input_arrivals:  # the camera renders its trajectory before it publishes
+            if camera.poll() is not None or time.monotonic() > deadline:
+                why = f"exited with {camera.returncode}" if camera.poll() is not None else "published nothing"
+                print(f"demo: the synthetic camera {why}; its log ({camera_log}):\n{_tail(camera_log)}", file=sys.stderr)
+                return 1
+            time.sleep(0.05)
+        print(f"demo: node and camera are up; recording for {args.duration:g} s ...")
         start = time.monotonic()
-        cam.start()
-        while time.monotonic() - start < args.duration and process.poll() is None:
+        while time.monotonic() - start < args.duration and node.poll() is None and camera.poll() is None:
             time.sleep(0.1)
-        cam.stop()
-        published = len(cam.published)
-        time.sleep(1.0)  # let the last frames drain
+        _stop_process(camera)
+        time.sleep(1.0)  # let the last outputs drain
     finally:
-        camera_executor.shutdown(timeout_sec=5.0)
+        if camera is not None:
+            _stop_process(camera)
         executor.shutdown(timeout_sec=5.0)
-        for spinner in spinners:
-            spinner.join(timeout=10.0)
+        spinner.join(timeout=10.0)
+        listener.destroy_node()
+        rclpy.try_shutdown()
+    recorder.finish_scoring()
+    if node.poll() is not None:
+        print(f"demo: the node exited early ({node.returncode}); log:\n{_tail(node_log)}", file=sys.stderr)
     with recorder.lock:
-        labels = dict(recorder.by_topic["segmentation/labels"])
-        outputs = {t: dict(v) for t, v in recorder.by_topic.items()}
-        arrivals, latency, diag = list(recorder.arrivals), list(recorder.latency_ms), dict(recorder.diagnostics)
-    cam.destroy_node()
-    listener.destroy_node()
-    rclpy.try_shutdown()
-    if process.poll() is not None:
-        print(f"demo: the node exited early ({process.returncode}); log:\n{_tail(log_path)}", file=sys.stderr)
-    if not labels:
-        print(f"demo: no outputs received; node log ({log_path}):\n{_tail(log_path)}", file=sys.stderr)
+        counts, diag = dict(recorder.counts), dict(recorder.diagnostics)
+        inputs, outputs, latency = list(recorder.input_arrivals), list(recorder.output_arrivals), list(recorder.latency_ms)
+    if not outputs:
+        print(f"demo: no outputs received; node log ({node_log}):\n{_tail(node_log)}", file=sys.stderr)
         return 1
 
-    fps = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 and arrivals[-1] > arrivals[0] else math.nan
-    # ----- accuracy against the renderer's ground truth, by header stamp
-    from ..metrics import DepthMeter, NormalMeter, SegmentationMeter
-
-    max_depth = 10.0
-    seg = SegmentationMeter(max(len(meta.class_names), max(int(f.label.max()) for f in frames) + 1))
-    dep, nor = DepthMeter(), NormalMeter()
-    scored = 0
-    last = None
-    for stamp, msg in labels.items():
-        frame = cam.frame_for(stamp)
-        depth_msg, normals_msg = outputs["depth/image"].get(stamp), outputs["normals/image"].get(stamp)
-        if frame is None or depth_msg is None or normals_msg is None:
-            continue
-        pred_labels = image_to_array(msg)
-        if pred_labels.shape != frame.label.shape:
-            continue
-        pred_depth = np.nan_to_num(image_to_array(depth_msg), nan=max_depth)  # NaN = beyond max_depth
-        pred_normals = image_to_array(normals_msg)
-        seg.update(pred_labels[None].astype(np.int64), frame.label[None])
-        dep.update(pred_depth[None, None], frame.depth[None, None])
-        nor.update(np.moveaxis(pred_normals, -1, 0)[None], np.moveaxis(frame.normal, -1, 0)[None])
-        scored += 1
-        last = (stamp, frame, pred_labels, image_to_array(depth_msg), pred_normals)
-
-    dropped = diag.get("frames_dropped", "?")
     print("")
-    print(f"published frames      {published}  ({published / args.duration:.1f} Hz achieved of {args.fps:g} Hz requested, {args.width}x{args.height})")
-    print(f"output frames         {len(labels)}  (node diagnostics: processed {diag.get('frames_processed', '?')}, "
-          f"dropped {dropped}, bad {diag.get('frames_bad', '?')})")  # fmt: skip
-    print(f"never answered        {published - len(labels)}  (dropped by the one-slot buffer or the best-effort input)")
-    print(f"output fps            {fps:.2f}")
+    print(f"camera frames         {len(inputs)}  ({_rate(inputs):.1f} Hz received of {args.fps:g} Hz requested, {args.width}x{args.height})")
+    print(f"output frames         {len(outputs)}  (node diagnostics: processed {diag.get('frames_processed', '?')}, "
+          f"dropped {diag.get('frames_dropped', '?')}, bad {diag.get('frames_bad', '?')})")  # fmt: skip
+    print("outputs per topic     " + "  ".join(f"{topic} {count}" for topic, count in counts.items()))
+    print(f"output fps            {_rate(outputs):.2f}")
     print(f"latency (stamp age)   p50 {_percentile(latency, 50):.1f} ms   p95 {_percentile(latency, 95):.1f} ms")
     print(f"inference (node)      p50 {diag.get('inference_ms_p50', '?')} ms   p95 {diag.get('inference_ms_p95', '?')} ms on {diag.get('device', '?')}")
-    if scored:
-        s, d, n = seg.compute(), dep.compute(), nor.compute()
-        print(f"accuracy ({scored} frames) mIoU {s['miou']:.3f}  pixel acc {s['pixel_acc']:.3f}  "
-              f"depth abs err {d['abs_err']:.3f} m  rel err {d['rel_err']:.3f}  "
-              f"normal mean {n['mean']:.1f} deg  median {n['median']:.1f} deg")  # fmt: skip
-    if last is not None:
-        stamp, frame, pred_labels, pred_depth, pred_normals = last
-        lut = vz.palette_lut(meta.palette)
-        hi = float(np.nanmax(frame.depth)) if np.isfinite(frame.depth).any() else max_depth
-        top = vz.panel([
-            np.clip(np.rint(frame.image * 255), 0, 255).astype(np.uint8),
-            vz.colorize_labels(pred_labels, lut),
-            vz.colorize_depth(pred_depth, 0.0, hi),
-            vz.colorize_normals(pred_normals),
-        ])  # fmt: skip
-        gt_labels = np.where(frame.label < 0, vz.UNLABELLED, frame.label).astype(np.uint8)
-        bottom = vz.panel([
-            np.full_like(frame.image, 1.0, dtype=np.uint8) * 255,
-            vz.colorize_labels(gt_labels, lut),
-            vz.colorize_depth(np.where(frame.depth > 0, frame.depth, np.nan), 0.0, hi),
-            vz.colorize_normals(frame.normal),
-        ])  # fmt: skip
-        image = np.concatenate([top, np.full((4, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
-        from PIL import Image as PILImage
-
+    print(describe(scorer.results(), scorer.scored))
+    if scorer.inputs_unknown:
+        print(f"warning: {scorer.inputs_unknown} camera images matched no rendered frame (camera and demo rendered differently?)")
+    if scorer.last is not None:
         path = out_dir / "panel.png"
-        PILImage.fromarray(image).save(path)
+        _write_panel(path, scorer.last, palette)
         print(f"panel                 {path}  (top: input | segmentation | depth | normals from the node; bottom: ground truth)")
     return 0
+
+
+def _rate(arrivals: list[float]) -> float:
+    return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 and arrivals[-1] > arrivals[0] else math.nan
+
+
+def _write_panel(path: Path, scored: ScoredFrame, palette: Any) -> None:
+    from PIL import Image as PILImage
+
+    from . import visualize as vz
+
+    frame = scored.frame
+    lut = vz.palette_lut(palette)
+    hi = float(np.nanmax(frame.depth)) if np.isfinite(frame.depth).any() else DEMO_MAX_DEPTH
+    top = vz.panel([
+        np.clip(np.rint(frame.image * 255), 0, 255).astype(np.uint8),
+        vz.colorize_labels(scored.labels, lut),
+        vz.colorize_depth(scored.depth, 0.0, hi),
+        vz.colorize_normals(scored.normals),
+    ])  # fmt: skip
+    gt_labels = np.where(frame.label < 0, vz.UNLABELLED, frame.label).astype(np.uint8)
+    bottom = vz.panel([
+        np.full(frame.image.shape, 255, np.uint8),
+        vz.colorize_labels(gt_labels, lut),
+        vz.colorize_depth(np.where(frame.depth > 0, frame.depth, np.nan), 0.0, hi),
+        vz.colorize_normals(frame.normal),
+    ])  # fmt: skip
+    image = np.concatenate([top, np.full((4, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
+    PILImage.fromarray(image).save(path)

@@ -217,6 +217,8 @@ class PerceptionNode(LifecycleNode):
             try:
                 self.process(msg)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
+                if not self.context.ok():
+                    return  # the process is shutting down; publishing can only fail now
                 self.stats.frames_bad += 1
                 self._report(f"frame skipped: {type(exc).__name__}: {exc}")
 

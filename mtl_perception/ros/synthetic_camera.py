@@ -1,16 +1,15 @@
 """A synthetic camera: publishes a renderer trajectory as image (rgb8) + camera_info at a fixed rate.
 
 Frames are rendered up front (the renderer is numpy and slower than real time at VGA) and the
-trajectory is played forwards then backwards in a loop, so it can run for any duration. Every
-published stamp is remembered with its frame index, so a recorder can score outputs against the
-renderer's ground truth by header stamp.
+trajectory is played forwards then backwards in a loop, so it can run for any duration. Rendering
+is deterministic in (seed, num_frames, height, width, fps), so a recorder in another process can
+re-render the trajectory and score outputs against its ground truth (see demo.py).
 
 Standalone: python -m mtl_perception.ros.synthetic_camera --ros-args -p fps:=15.0 -p width:=320
 """
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Any
 
 import numpy as np
@@ -84,9 +83,7 @@ class SyntheticCamera(Node):
         qos = QoSPresetProfiles.SENSOR_DATA.value
         self.image_pub = self.create_publisher(Image, "image", qos)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
-        self.published: dict[int, int] = {}  # stamp (ns) -> frame index
-        self._lock = threading.Lock()
-        self._count = 0
+        self.frames_published = 0
         self._timer = None
 
     def start(self) -> None:
@@ -99,23 +96,16 @@ class SyntheticCamera(Node):
             self._timer = None
 
     def publish_next(self) -> None:
-        index = pingpong(self._count, len(self._images))
-        self._count += 1
+        index = pingpong(self.frames_published, len(self._images))
         stamp = self.get_clock().now()
         msg = Image()
         fill_image(msg, self._images[index], "rgb8")
         msg.header.stamp = stamp.to_msg()
         msg.header.frame_id = self.frame_id
         self._info.header = msg.header
-        with self._lock:
-            self.published[stamp.nanoseconds] = index
         self.info_pub.publish(self._info)
         self.image_pub.publish(msg)
-
-    def frame_for(self, stamp_ns: int) -> Any | None:
-        with self._lock:
-            index = self.published.get(stamp_ns)
-        return None if index is None else self.frames[index]
+        self.frames_published += 1
 
 
 def main(args: list[str] | None = None) -> int:
