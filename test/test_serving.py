@@ -6,7 +6,34 @@ import time
 import numpy as np
 import pytest
 
-from mtl_perception.ros.serving import Intrinsics, LatestSlot, Percentiles, RateMeter, scale_intrinsics, validate_intrinsics
+from mtl_perception.ros.serving import InferenceThread, Intrinsics, LatestSlot, Percentiles, RateMeter, scale_intrinsics, validate_intrinsics
+
+
+def test_inference_thread_runs_every_job_in_order_on_one_thread():
+    runner = InferenceThread("test_inference")
+    names, order = [], []
+
+    def job(i):
+        names.append(threading.current_thread().name)
+        order.append(i)
+        return i * i
+
+    futures = [runner.submit(job, i) for i in range(20)]
+    assert [f.result(timeout=5) for f in futures] == [i * i for i in range(20)]
+    assert order == list(range(20)) and set(names) == {"test_inference"}
+    assert not runner.is_current() and runner.submit(runner.is_current).result(timeout=5)
+
+    def boom():
+        raise ValueError("bad frame")
+
+    with pytest.raises(ValueError, match="bad frame"):
+        runner.submit(boom).result(timeout=5)
+    assert runner.submit(job, 3).result(timeout=5) == 9  # an exception does not end the thread
+    queued = runner.submit(time.sleep, 0.05), runner.submit(job, 4)
+    runner.close(timeout=5)
+    assert queued[1].done() and queued[1].result() == 16  # close finishes queued jobs first
+    with pytest.raises(RuntimeError, match="closed"):
+        runner.submit(job, 5)
 
 
 def test_slot_keeps_latest_and_counts_drops():

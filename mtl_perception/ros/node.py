@@ -4,8 +4,9 @@ Lifecycle: configure loads + warms up the artifact and creates the (lifecycle) p
 activate creates the subscriptions and starts the inference worker; deactivate removes them;
 cleanup frees the model (and CUDA cache). `autostart` (default true) runs configure + activate.
 
-The subscription callback only drops the message into a one-slot buffer; a worker thread
-decodes, runs the network and publishes, so a slow model never backs up DDS queues.
+The subscription callback only drops the message into a one-slot buffer; a worker loop decodes,
+runs the network and publishes, so a slow model never backs up DDS queues. Every model call
+(load, warm-up, inference) runs on one InferenceThread, so torch keeps one CPU thread pool.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import gc
 import sys
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from ..runtime import default_model_path, load_engine, resolve_device
 from . import diagnostics, params, visualize
 from .image_codec import ImageFormatError, fill_image, image_to_rgb
 from .qos import make_qos
-from .serving import Intrinsics, LatestSlot, ServingStats, scale_intrinsics, validate_intrinsics
+from .serving import InferenceThread, Intrinsics, LatestSlot, ServingStats, scale_intrinsics, validate_intrinsics
 
 ERROR_LOG_PERIOD_S = 5.0
 
@@ -61,7 +64,8 @@ class PerceptionNode(LifecycleNode):
         self.last_transition_error = ""
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
-        self._worker: threading.Thread | None = None
+        self._inference = InferenceThread("perception_inference")
+        self._worker: Future | None = None  # the serving loop, running on the inference thread
         self._stop = threading.Event()
         self._camera_info: CameraInfo | None = None
         self._palette_lut: np.ndarray | None = None
@@ -109,8 +113,7 @@ class PerceptionNode(LifecycleNode):
             return self._fail(f"configure failed: {exc}")
         try:
             path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
-            engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=self._values["backend"])
-            engine.warmup(self._values["warmup_iterations"])
+            engine = self._inference.submit(self._load_engine, path).result()
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
         self.engine = engine
@@ -131,6 +134,11 @@ class PerceptionNode(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
+    def _load_engine(self, path: Path) -> Any:
+        engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=self._values["backend"])
+        engine.warmup(self._values["warmup_iterations"])
+        return engine
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         ret = super().on_activate(state)  # enables the lifecycle publishers
         if ret != TransitionCallbackReturn.SUCCESS:
@@ -138,8 +146,7 @@ class PerceptionNode(LifecycleNode):
         qos = make_qos(self._values["input_qos"], self._values["input_qos_depth"])
         self.slot.reopen()
         self._stop.clear()
-        self._worker = threading.Thread(target=self._work, name="perception_worker", daemon=True)
-        self._worker.start()
+        self._worker = self._inference.submit(self._work)
         self._subs = [
             self.create_subscription(Image, "image", self._on_image, qos),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
@@ -171,8 +178,11 @@ class PerceptionNode(LifecycleNode):
         self._subs = []
         self._stop.set()
         self.slot.close()
-        if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout=30.0)
+        if self._worker is not None and not self._inference.is_current():
+            try:
+                self._worker.result(timeout=30.0)
+            except (FuturesTimeout, Exception) as exc:  # noqa: BLE001 - stopping must not raise
+                self.get_logger().error(f"inference worker did not stop cleanly: {exc!r}")
         self._worker = None
         self.slot.clear()
         self._camera_info = None
@@ -322,6 +332,11 @@ class PerceptionNode(LifecycleNode):
         """Stop the worker and free the model without a lifecycle transition (process exit)."""
         self._stop_serving()
         self._release()
+
+    def destroy_node(self) -> None:
+        self._stop_serving()
+        self._inference.close(timeout=30.0)
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
