@@ -11,7 +11,8 @@ crosses DDS, and the node does all of its normal work.
 
 Bare-engine rounds (in this process, node idle) alternate with node rounds, and medians are
 compared. Each node variant is its own node process; variants differ only in environment
-(e.g. OpenMP's wait policy), so they are compared side by side in one run.
+(OpenMP's wait policy), so they are compared side by side in one run. Node and client CPU use
+(cores busy, from /proc) show how much of the machine the DDS path takes from the network.
 
 Targets (issue 7): node throughput ≥ 0.85× bare-engine throughput at 288×384 on CPU;
 latency p95 ≤ 1.5× p50 at a steady input rate below capacity. Reported, not asserted.
@@ -25,6 +26,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ CDR_STAMP_OFFSET = 4  # after the 4-byte encapsulation header: Header.stamp.sec 
 NODE_VARIANTS = {
     "node": {},
     "node, OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+
 }
 
 
@@ -211,8 +214,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=2, help="frames queued ahead of the node in throughput rounds")
     parser.add_argument("--backend", default="auto")
-    parser.add_argument("--steady-fraction", type=float, default=0.5, help="steady input rate as a fraction of capacity")
-    parser.add_argument("--logs", default="benchmarks/results/node_logs", help="directory for the node processes' logs")
+    parser.add_argument("--steady-fractions", default="0.25,0.5", help="steady input rates, as fractions of measured capacity")
+    parser.add_argument("--logs", default="", help="directory for the node processes' logs (default: a new temporary one)")
     parser.add_argument("--out")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split("x"))
@@ -237,7 +240,7 @@ def main() -> int:
         fill_image(msg, rgb, "rgb8")
         messages.append(msg)
     engine = load_engine(model, device="cpu", backend=args.backend)
-    logs = Path(args.logs)
+    logs = Path(args.logs or tempfile.mkdtemp(prefix="bench_node_"))
     logs.mkdir(parents=True, exist_ok=True)
     namespaces = {name: f"/bench{i}" for i, name in enumerate(NODE_VARIANTS)}
     processes = {
@@ -285,15 +288,23 @@ def main() -> int:
         bare_fps = statistics.median(samples["bare"])
         for name, client in clients.items():
             node_fps = statistics.median(samples[name])
-            latencies, delivered = client.steady_round(args.frames, node_fps * args.steady_fraction)
-            p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+            steady = {}
+            for fraction in (float(f) for f in args.steady_fractions.split(",")):
+                latencies, delivered = client.steady_round(args.frames, node_fps * fraction)
+                p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+                steady[f"{fraction:g}"] = {
+                    "rate_hz": node_fps * fraction,
+                    "p50_ms": p50,
+                    "p95_ms": p95,
+                    "p95_over_p50": p95 / p50,
+                    "samples": len(latencies),
+                    "delivered_fraction": delivered,
+                }
             results[name] = {
                 "fps": node_fps,
                 "fps_rounds": samples[name],
                 "node_over_bare": node_fps / bare_fps,
-                "steady_rate_hz": node_fps * args.steady_fraction,
-                "latency_ms": {"p50": p50, "p95": p95, "p95_over_p50": p95 / p50, "samples": len(latencies)},
-                "delivered_fraction": delivered,
+                "steady_latency": steady,
                 "node_cpu_cores": statistics.median(c[0] for c in cpu[name]),
                 "client_cpu_cores": statistics.median(c[1] for c in cpu[name]),
                 "node_inference_ms_p50": diagnostics.for_namespace(namespaces[name]),
@@ -344,20 +355,19 @@ def main() -> int:
     print(f"bare Engine.predict: {bare_fps:.1f} frames/s (rounds {', '.join(f'{v:.1f}' for v in samples['bare'])})")
     print_table(
         f"Node over DDS vs bare engine at {height}x{width} ({args.in_flight} frames in flight)",
-        ["variant", "frames/s", "node / bare (≥ 0.85)", "p50 ms", "p95 ms", "p95 / p50 (≤ 1.5)", "node CPU cores", "client CPU cores", "node predict p50 ms"],
+        ["variant", "frames/s", "node / bare (≥ 0.85)", "node CPU cores", "client CPU cores", "node predict p50 ms"],
         [
-            [
-                name,
-                r["fps"],
-                r["node_over_bare"],
-                r["latency_ms"]["p50"],
-                r["latency_ms"]["p95"],
-                r["latency_ms"]["p95_over_p50"],
-                r["node_cpu_cores"],
-                r["client_cpu_cores"],
-                r["node_inference_ms_p50"],
-            ]
+            [name, r["fps"], r["node_over_bare"], r["node_cpu_cores"], r["client_cpu_cores"], r["node_inference_ms_p50"]]
             for name, r in results.items()
+        ],
+    )
+    print_table(
+        "Latency at a steady rate below capacity (publish -> last output received)",
+        ["variant", "fraction of capacity", "rate Hz", "p50 ms", "p95 ms", "p95 / p50 (≤ 1.5)", "delivered"],
+        [
+            [name, fraction, v["rate_hz"], v["p50_ms"], v["p95_ms"], v["p95_over_p50"], v["delivered_fraction"]]
+            for name, r in results.items()
+            for fraction, v in r["steady_latency"].items()
         ],
     )
     print_table("Breakdown (median ms per frame, this process)", ["stage", "median ms"], [[n, t.median_ms] for n, t in all_stages.items()])

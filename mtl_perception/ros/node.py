@@ -4,18 +4,21 @@ Lifecycle: configure loads + warms up the artifact and creates the (lifecycle) p
 activate creates the subscriptions and starts the inference worker; deactivate removes them;
 cleanup frees the model (and CUDA cache). `autostart` (default true) runs configure + activate.
 
-The subscription callback only drops the message into a one-slot buffer; a worker loop decodes,
-runs the network and publishes, so a slow model never backs up DDS queues. Every model call
-(load, warm-up, inference) runs on one InferenceThread, so torch keeps one CPU thread pool.
+The subscription callback only drops the message into a one-slot buffer; a worker loop decodes
+and runs the network, and a publisher thread sends the outputs while the next frame is already
+in the network, so a slow model never backs up DDS queues. Every model call (load, warm-up,
+inference) runs on one InferenceThread, so torch keeps one CPU thread pool.
 """
 from __future__ import annotations
 
 import gc
+import queue
 import sys
 import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,18 @@ OUTPUTS: dict[str, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Inferred:
+    """One frame's network outputs on their way from the inference thread to the publisher thread."""
+
+    header: Any
+    rgb: np.ndarray
+    prediction: Any
+
+
+_SHUTTING_DOWN = object()  # a serving step's result when the ROS context is already gone
+
+
 class PerceptionNode(LifecycleNode):
     """Lifecycle node: image (+ camera_info) in; DESIGN §3 outputs and /diagnostics out."""
 
@@ -66,6 +81,8 @@ class PerceptionNode(LifecycleNode):
         self._subs: list[Any] = []
         self._inference = InferenceThread("perception_inference")
         self._worker: Future | None = None  # the serving loop, running on the inference thread
+        self._outbox: queue.Queue[Inferred | None] = queue.Queue(maxsize=1)
+        self._publisher: threading.Thread | None = None
         self._stop = threading.Event()
         self._camera_info: CameraInfo | None = None
         self._palette_lut: np.ndarray | None = None
@@ -146,6 +163,9 @@ class PerceptionNode(LifecycleNode):
         qos = make_qos(self._values["input_qos"], self._values["input_qos_depth"])
         self.slot.reopen()
         self._stop.clear()
+        self._outbox = queue.Queue(maxsize=1)
+        self._publisher = threading.Thread(target=self._publish_loop, name="perception_publisher", daemon=True)
+        self._publisher.start()
         self._worker = self._inference.submit(self._work)
         self._subs = [
             self.create_subscription(Image, "image", self._on_image, qos),
@@ -184,6 +204,13 @@ class PerceptionNode(LifecycleNode):
             except (FuturesTimeout, Exception) as exc:  # noqa: BLE001 - stopping must not raise
                 self.get_logger().error(f"inference worker did not stop cleanly: {exc!r}")
         self._worker = None
+        if self._publisher is not None and self._publisher is not threading.current_thread():
+            try:
+                self._outbox.put(None, timeout=30.0)  # after the worker's last frame: drain, then end
+                self._publisher.join(timeout=30.0)
+            except queue.Full:
+                self.get_logger().error("output publisher is stuck; abandoning it")
+        self._publisher = None
         self.slot.clear()
         self._camera_info = None
 
@@ -220,35 +247,61 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().error(message, throttle_duration_sec=ERROR_LOG_PERIOD_S)
 
     def _work(self) -> None:
+        """Inference loop (on the inference thread): newest frame -> network -> publisher thread."""
         while not self._stop.is_set():
             msg = self.slot.get(timeout=0.5)
             if msg is None or self._stop.is_set():
                 continue
-            try:
-                self.process(msg)
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
-                if not self.context.ok():
-                    return  # the process is shutting down; publishing can only fail now
-                self.stats.frames_bad += 1
-                self._report(f"frame skipped: {type(exc).__name__}: {exc}")
+            inferred = self._guarded(self.infer, msg)
+            if inferred is _SHUTTING_DOWN:
+                return
+            if inferred is not None:
+                self._outbox.put(inferred)  # blocks while the publisher is a frame behind: bounded memory
+
+    def _publish_loop(self) -> None:
+        """Publisher thread: sends one frame's outputs while the network already runs the next."""
+        while True:
+            inferred = self._outbox.get()
+            if inferred is None or self._guarded(self.publish_outputs, inferred) is _SHUTTING_DOWN:
+                return
+
+    def _guarded(self, step: Any, *args: Any) -> Any:
+        try:
+            return step(*args)
+        except Exception as exc:  # noqa: BLE001 - serving must outlive any one frame
+            if not self.context.ok():
+                return _SHUTTING_DOWN  # publishing can only fail now
+            self.stats.frames_bad += 1
+            self._report(f"frame skipped: {type(exc).__name__}: {exc}")
+            return None
 
     # ------------------------------------------------------------------ the work
     def process(self, msg: Image) -> None:
-        """Decode, infer and publish one frame (runs on the worker thread)."""
+        """Decode, infer and publish one frame synchronously (what the two serving threads split)."""
+        inferred = self.infer(msg)
+        if inferred is not None:
+            self.publish_outputs(inferred)
+
+    def infer(self, msg: Image) -> Inferred | None:
+        """Decode and run the network on one frame; None (counted, logged) for a malformed image."""
         engine = self.engine
         if engine is None:
-            return
+            return None
         try:
             rgb = image_to_rgb(msg)
         except ImageFormatError as exc:
             self.stats.frames_bad += 1
             self._report(f"frame skipped: {exc}")
-            return
+            return None
         size = None if self._values["output_resolution"] == "input" else engine.input_size
         start = time.perf_counter()
         pred = engine.predict(rgb, output_size=size)
         self.stats.inference_ms.add((time.perf_counter() - start) * 1e3)
-        header = msg.header
+        return Inferred(msg.header, rgb, pred)
+
+    def publish_outputs(self, inferred: Inferred) -> None:
+        """Every enabled output for one frame, each with the input's header."""
+        header, rgb, pred = inferred.header, inferred.rgb, inferred.prediction
         pubs = self._pubs
         if pred.segmentation is not None and "labels" in pubs:
             self._publish_image(pubs["labels"], header, pred.segmentation, "mono8")
