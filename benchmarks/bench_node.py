@@ -47,6 +47,7 @@ CDR_STAMP_OFFSET = 4  # after the 4-byte encapsulation header: Header.stamp.sec 
 NODE_VARIANTS = {
     "node": {},
     "node, OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "node, 1 torch thread": {"OMP_NUM_THREADS": "1"},
 
 }
 
