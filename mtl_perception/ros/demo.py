@@ -213,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"demo: model {meta.name!r} ({model}), camera {args.width}x{args.height} @ {args.fps:g} Hz, "
           f"{args.duration:g} s, ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, discovery LOCALHOST")  # fmt: skip
 
-    node = _start_node(args, str(model), env, out_dir / "node.log")
+    # As the launch file does: CPU inference threads sleep instead of spinning between layers.
+    node_env = {**env, "OMP_WAIT_POLICY": env.get("OMP_WAIT_POLICY", "PASSIVE")}
+    node = _start_node(args, str(model), node_env, out_dir / "node.log")
     try:
         # Ground truth renders here while the node starts; the camera renders the same frames.
         from .synthetic_camera import render_frames, to_uint8

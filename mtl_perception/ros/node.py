@@ -276,12 +276,6 @@ class PerceptionNode(LifecycleNode):
             return None
 
     # ------------------------------------------------------------------ the work
-    def process(self, msg: Image) -> None:
-        """Decode, infer and publish one frame synchronously (what the two serving threads split)."""
-        inferred = self.infer(msg)
-        if inferred is not None:
-            self.publish_outputs(inferred)
-
     def infer(self, msg: Image) -> Inferred | None:
         """Decode and run the network on one frame; None (counted, logged) for a malformed image."""
         engine = self.engine
