@@ -86,7 +86,8 @@ class _Recorder:
         self._to_score: queue.SimpleQueue = queue.SimpleQueue()
         self._scoring = threading.Thread(target=self._score_loop, name="demo_scoring", daemon=True)
         self._scoring.start()
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        # Deep histories: this process deserialises ~2.6 MB per frame in Python and may lag a moment.
+        qos = QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE)
         camera_qos = QoSPresetProfiles.SENSOR_DATA.value
         camera_qos.depth = 30  # best effort, but a deep history so a busy moment loses nothing
         kinds = {"Image": Image, "CameraInfo": CameraInfo}
