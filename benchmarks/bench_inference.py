@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, hardware, print_table, write_json  # noqa: E402
+from harness import compare, engine_stages, hardware, print_table, write_json  # noqa: E402
 
 from mtl_perception.model import MultiTaskNet, NetConfig, collapse, count_macs, count_parameters, overparameterize  # noqa: E402
 from mtl_perception.runtime import Engine, default_model_path, load_artifact  # noqa: E402
@@ -99,18 +99,7 @@ def breakdown(artifact: str | None, config: NetConfig, camera_size: tuple[int, i
         meta = ArtifactMeta(net=model.config, class_names=tuple(map(str, range(config.num_classes))), palette=((0, 0, 0),) * config.num_classes, input_height=144, input_width=192)
     engine = Engine(model, meta, device=device, backend="torch_channels_last")
     rgb = np.random.default_rng(0).integers(0, 256, (*camera_size, 3), dtype=np.uint8)
-    with torch.inference_mode():
-        x = engine.preprocess(rgb)
-        raw = {k: v.float() for k, v in engine.backend(x).items()}
-        timings = compare(
-            {
-                "preprocess": lambda: engine.preprocess(rgb),
-                "network": lambda: engine.backend(x),
-                "postprocess": lambda: engine.postprocess(raw, camera_size),
-                "predict (total)": lambda: engine.predict(rgb),
-            },
-            trials=trials,
-        )
+    timings = engine_stages(engine, rgb, camera_size, trials, sync_cuda=device.type == "cuda")
     total = timings["predict (total)"].median_ms
     rows = [[n, t.median_ms, t.median_ms / total] for n, t in timings.items()]
     print_table(f"Engine.predict breakdown, camera {camera_size[0]}x{camera_size[1]} → network {engine.input_size}", ["stage", "median ms", "share"], rows)

@@ -39,7 +39,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", "91")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, hardware, print_table, write_json  # noqa: E402
+from harness import compare, engine_stages, hardware, print_table, write_json  # noqa: E402
 
 OUTPUT_TOPICS = ("segmentation/labels", "depth/image", "normals/image")
 LAST_OUTPUT = "normals/image"  # the node publishes it last for each frame
@@ -222,18 +222,16 @@ def main() -> int:
     height, width = (int(v) for v in args.size.split("x"))
 
     import rclpy
-    import torch
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
 
     from mtl_perception.data import Camera, render_sequence
-    from mtl_perception.ros.image_codec import fill_image, image_to_rgb
-    from mtl_perception.ros.synthetic_camera import to_uint8
+    from mtl_perception.ros.image_codec import fill_image, float_to_rgb8, image_to_rgb
     from mtl_perception.runtime import default_model_path, load_engine
 
     model = args.model or str(default_model_path())
-    frames = [to_uint8(f.image) for f in render_sequence(0, 8, Camera.default(height, width))]
+    frames = [float_to_rgb8(f.image) for f in render_sequence(0, 8, Camera.default(height, width))]
     messages = []
     for rgb in frames:
         msg = Image()
@@ -326,7 +324,6 @@ def main() -> int:
     stages = compare(
         {
             "Image → numpy (conversion)": lambda: image_to_rgb(msg),
-            "Engine.predict": lambda: engine.predict(rgb),
             "numpy → Image (3 outputs)": lambda: [
                 fill_image(out, pred.segmentation, "mono8"),
                 fill_image(out, pred.depth, "32FC1"),
@@ -339,18 +336,8 @@ def main() -> int:
         },
         trials=20,
     )
-    with torch.inference_mode():
-        x = engine.preprocess(rgb)
-        raw = {k: v.float() for k, v in engine.backend(x).items()}
-        engine_stages = compare(
-            {
-                "preprocess": lambda: engine.preprocess(rgb),
-                "network": lambda: engine.backend(x),
-                "postprocess": lambda: engine.postprocess(raw, (height, width)),
-            },
-            trials=20,
-        )
-    all_stages = {**stages, **engine_stages}
+    engine_breakdown = engine_stages(engine, rgb, (height, width), trials=20)
+    all_stages = {**stages, **engine_breakdown}
 
     print(f"hardware: {hardware()}  cores: {os.cpu_count()}\nmodel: {model}  backend: {engine.backend_name}  frames {height}x{width}")
     print(f"bare Engine.predict: {bare_fps:.1f} frames/s (rounds {', '.join(f'{v:.1f}' for v in samples['bare'])})")

@@ -43,6 +43,23 @@ def compare(variants: dict[str, Callable[[], object]], *, warmup: int = 3, trial
     }
 
 
+def engine_stages(engine, rgb, output_size: tuple[int, int], trials: int, sync_cuda: bool = False) -> dict[str, Timing]:
+    """Engine.predict split into preprocess, network and postprocess, plus the whole call."""
+    with torch.inference_mode():
+        x = engine.preprocess(rgb)
+        raw = {k: v.float() for k, v in engine.backend(x).items()}
+        return compare(
+            {
+                "preprocess": lambda: engine.preprocess(rgb),
+                "network": lambda: engine.backend(x),
+                "postprocess": lambda: engine.postprocess(raw, output_size),
+                "predict (total)": lambda: engine.predict(rgb),
+            },
+            trials=trials,
+            sync_cuda=sync_cuda,
+        )
+
+
 def hardware() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:

@@ -20,7 +20,7 @@ def frames():
 
 
 def to_uint8(image):
-    from mtl_perception.ros.synthetic_camera import to_uint8 as quantise
+    from mtl_perception.ros.image_codec import float_to_rgb8 as quantise
 
     return quantise(image)
 
@@ -47,7 +47,7 @@ def test_frames_are_distinct_so_digests_identify_them(frames):
 
 @pytest.mark.parametrize("input_first", [True, False])
 def test_perfect_outputs_score_perfectly_in_any_arrival_order(frames, input_first):
-    scorer = StreamScorer(frames, num_classes=10, to_uint8=to_uint8, max_depth=10.0)
+    scorer = StreamScorer(frames, num_classes=10, max_depth=10.0)
     for stamp, frame in enumerate(frames):
         feed(scorer, 1000 + stamp, to_uint8(frame.image), outputs_of(frame), input_first)
     results = scorer.results()
@@ -61,10 +61,10 @@ def test_perfect_outputs_score_perfectly_in_any_arrival_order(frames, input_firs
 def test_outputs_are_scored_against_the_frame_their_stamp_names(frames):
     """Outputs of frame 0 published under the stamp of an input that was frame 2 are scored
     against frame 2 — the result equals the meters computed directly on that pair."""
-    scorer = StreamScorer(frames, num_classes=10, to_uint8=to_uint8, max_depth=10.0)
+    scorer = StreamScorer(frames, num_classes=10, max_depth=10.0)
     wrong, truth = frames[0], frames[2]
     feed(scorer, 7, to_uint8(truth.image), outputs_of(wrong))
-    seg, dep, nor = SegmentationMeter(scorer.segmentation.num_classes), DepthMeter(), NormalMeter()
+    seg, dep, nor = SegmentationMeter(scorer.meters["segmentation"].num_classes), DepthMeter(), NormalMeter()
     out = outputs_of(wrong)
     seg.update(out["segmentation/labels"][None].astype(np.int64), truth.label[None])
     dep.update(np.nan_to_num(out["depth/image"], nan=10.0)[None, None], truth.depth[None, None])
@@ -77,7 +77,7 @@ def test_outputs_are_scored_against_the_frame_their_stamp_names(frames):
 
 
 def test_unknown_inputs_and_incomplete_frames_are_not_scored(frames):
-    scorer = StreamScorer(frames, num_classes=10, to_uint8=to_uint8, max_depth=10.0)
+    scorer = StreamScorer(frames, num_classes=10, max_depth=10.0)
     noise = np.random.default_rng(0).integers(0, 256, to_uint8(frames[0].image).shape, dtype=np.uint8)
     feed(scorer, 1, noise, outputs_of(frames[0]))
     scorer.add_input(2, to_uint8(frames[1].image))
@@ -89,7 +89,7 @@ def test_unknown_inputs_and_incomplete_frames_are_not_scored(frames):
 
 
 def test_pending_frames_stay_bounded(frames):
-    scorer = StreamScorer(frames, num_classes=10, to_uint8=to_uint8, max_depth=10.0)
+    scorer = StreamScorer(frames, num_classes=10, max_depth=10.0)
     depth = outputs_of(frames[0])["depth/image"]
     for stamp in range(5 * MAX_PENDING):
         scorer.add_output(stamp, "depth/image", depth)

@@ -15,7 +15,8 @@ def test_pingpong_plays_back_and_forth():
 
 
 def test_camera_info_and_uint8():
-    from mtl_perception.ros.synthetic_camera import camera_info_msg, to_uint8
+    from mtl_perception.ros.image_codec import float_to_rgb8 as to_uint8
+    from mtl_perception.ros.synthetic_camera import camera_info_msg
 
     cam = SimpleNamespace(fx=100.0, fy=90.0, cx=31.5, cy=23.5, width=64, height=48)
     info = camera_info_msg(cam, "cam")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ros.image_codec import float_to_rgb8
 from . import messages as m
 from .io import STORAGES, BagError, BagWriter
 
@@ -27,20 +28,6 @@ GT_TOPICS = {
 }
 FRAME_ID = "camera_optical_frame"
 DEFAULT_START_NS = 1_700_000_000 * 1_000_000_000
-
-
-def to_rgb8(image: np.ndarray) -> np.ndarray:
-    """Renderer image (float H×W×3 in [0, 1]) -> uint8 RGB, rounding to nearest."""
-    return (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def _renderer():
-    try:
-        from ..data import Camera, render_sequence
-    except ImportError:  # the package __init__ may not re-export them
-        from ..data.camera import Camera
-        from ..data.trajectory import render_sequence
-    return Camera, render_sequence
 
 
 def frame_stamp(index: int, fps: float, start_ns: int = DEFAULT_START_NS) -> int:
@@ -69,7 +56,8 @@ def write_bag(
     compressed: None (raw Image) or 'png'/'jpeg'. pad: extra bytes per image row (step > width·3),
     to exercise readers. The bag is closed properly even if rendering fails part way.
     """
-    Camera, render_sequence = _renderer()
+    from ..data import Camera, render_sequence
+
     if frames <= 0:
         raise ValueError("--frames must be positive")
     if fps <= 0:
@@ -90,7 +78,7 @@ def write_bag(
             sequence = tqdm(sequence, total=frames, unit="frame", desc="make-bag", file=sys.stderr)
         for index, frame in enumerate(sequence):
             stamp = frame_stamp(index, fps, start_ns)
-            rgb = to_rgb8(frame.image)
+            rgb = float_to_rgb8(frame.image)
             if compressed:
                 image = m.compressed_image_msg(rgb, compressed, stamp, frame_id)
             else:

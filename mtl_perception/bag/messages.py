@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..ros.image_codec import ImageFormatError, array_to_fields, image_to_array, image_to_rgb
+from ..ros.serving import stamp_to_ns
 from .io import BagFormatError, typestore
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -21,10 +22,6 @@ COMPRESSED_FORMATS = ("png", "jpeg")
 
 def _types() -> Any:
     return typestore().types
-
-
-def stamp_to_ns(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def make_header(stamp_ns: int, frame_id: str) -> Any:

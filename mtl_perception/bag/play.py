@@ -17,21 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import messages as m
+from ..ros.harness import loopback_env
 from .io import BagError, BagReader, Record, typestore
 
 CAMERA_TYPES = (m.IMAGE, m.COMPRESSED_IMAGE, m.CAMERA_INFO)
 DEFAULT_DOMAIN_ID = "73"
 GROUND_TRUTH_PREFIX = "/ground_truth/"  # not a camera topic: not played unless named in --topics
-
-
-def setup_dds_environment() -> dict[str, str]:
-    """Keep discovery on loopback and on a private domain; call before importing rclpy.
-
-    Returns the environment to hand to subprocesses (os.environ, updated).
-    """
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("ROS_DOMAIN_ID", DEFAULT_DOMAIN_ID)
-    return dict(os.environ)
 
 
 def message_class(msgtype: str) -> Any:
@@ -179,7 +170,7 @@ def parse_remap(items: Sequence[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_dds_environment()
+    loopback_env(default_domain_id=DEFAULT_DOMAIN_ID)
     import rclpy
 
     rclpy.init()

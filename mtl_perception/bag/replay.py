@@ -25,7 +25,8 @@ import numpy as np
 from . import messages as m
 from .evaluate import DEFAULT_IMAGE_TOPIC, OUTPUT_TOPICS, gt_to_meter, percentile, resolve_gt_topics, write_report, GT_ENCODINGS
 from .io import BagError, BagReader, typestore
-from .play import BagPlayer, setup_dds_environment
+from ..ros.harness import loopback_env
+from .play import DEFAULT_DOMAIN_ID, BagPlayer
 from .scoring import TASKS, StampMatcher, make_meters
 
 OUTPUT_ENCODINGS = {"segmentation": ("mono8",), "depth": ("32FC1",), "normals": ("32FC3",)}
@@ -161,7 +162,7 @@ def replay_eval(
     drain: float = 3.0,
     log_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    setup_dds_environment()
+    loopback_env(default_domain_id=DEFAULT_DOMAIN_ID)
     from ..runtime import default_model_path, read_meta
 
     model_path = Path(model) if model else default_model_path()

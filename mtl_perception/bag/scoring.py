@@ -17,16 +17,10 @@ TASKS: tuple[str, ...] = ("segmentation", "depth", "normals")
 
 
 def make_meters(tasks: tuple[str, ...], num_classes: int) -> dict[str, Any]:
-    if not tasks:
-        return {}
-    from ..metrics import DepthMeter, NormalMeter, SegmentationMeter
+    """metrics.make_meters, imported only when scoring (bag-play needs no torch)."""
+    from ..metrics import make_meters as metric_meters
 
-    factories = {
-        "segmentation": lambda: SegmentationMeter(num_classes),
-        "depth": DepthMeter,
-        "normals": NormalMeter,
-    }
-    return {task: factories[task]() for task in tasks}
+    return metric_meters(tasks, num_classes)
 
 
 def update_meter(meter: Any, task: str, pred: np.ndarray, target: np.ndarray, num_classes: int | None = None) -> None:

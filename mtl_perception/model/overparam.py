@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .blocks import ExpandConv, RepVGGConv, SVDBasis, SVDConv, shared_svd_convs
-from .layers import ConvUnit, conv_units, is_plain, unit_kernel
+from .layers import conv_units, is_plain, unit_kernel
 from .network import MultiTaskNet
 from .transforms import fuse_conv_bn
 

@@ -23,7 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from . import visualize as vz
 from .demo_scoring import SCORED_TOPICS, ScoredFrame, StreamScorer, describe
+from .harness import loopback_env
+from .image_codec import ImageFormatError, float_to_rgb8, image_to_array
+from .serving import stamp_to_ns
 
 NAMESPACE = "/demo"
 DEMO_MAX_DEPTH = 10.0  # passed to the node; NaN in its depth output means beyond this
@@ -49,14 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="scene / trajectory seed")
     parser.add_argument("--output", default="demo_output", help="directory for panel.png and node.log")
     parser.add_argument("--startup-timeout", type=float, default=90.0, help="seconds to wait for the node to come up")
-
-
-def _loopback_env() -> dict[str, str]:
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    if os.environ.get("ROS_DISTRO") == "humble":
-        os.environ["ROS_LOCALHOST_ONLY"] = "1"
-    os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
-    return dict(os.environ)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -98,11 +94,9 @@ class _Recorder:
         ]
 
     def _callback(self, topic: str):
-        from .image_codec import ImageFormatError, image_to_array
-
         def callback(msg: Any) -> None:
             now = self.node.get_clock().now().nanoseconds
-            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            stamp = stamp_to_ns(msg.header)
             with self.lock:
                 self.counts[topic] += 1
                 if topic == "segmentation/labels":
@@ -117,8 +111,6 @@ class _Recorder:
         return callback
 
     def _on_input(self, msg: Any) -> None:
-        from .image_codec import ImageFormatError, image_to_array
-
         try:
             rgb = image_to_array(msg)
         except ImageFormatError as exc:
@@ -126,7 +118,7 @@ class _Recorder:
             return
         with self.lock:
             self.input_arrivals.append(time.monotonic())
-        self._to_score.put((self.scorer.add_input, (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, rgb)))
+        self._to_score.put((self.scorer.add_input, (stamp_to_ns(msg.header), rgb)))
 
     def _score_loop(self) -> None:
         while True:
@@ -200,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     if not 10.0 <= args.fps <= 30.0:
         print(f"demo: --fps must be in 10..30, got {args.fps}", file=sys.stderr)
         return 2
-    env = _loopback_env()
+    env = loopback_env(default_domain_id=str(100 + os.getpid() % 100))
     from ..runtime import ArtifactError, default_model_path, read_meta
 
     try:
@@ -219,10 +211,10 @@ def run(args: argparse.Namespace) -> int:
     node = _start_node(args, str(model), node_env, out_dir / "node.log")
     try:
         # Ground truth renders here while the node starts; the camera renders the same frames.
-        from .synthetic_camera import render_frames, to_uint8
+        from .synthetic_camera import render_frames
 
         _, frames = render_frames(args.seed, max(2, args.frames), args.height, args.width, args.fps)
-        scorer = StreamScorer(frames, len(meta.class_names), to_uint8, max_depth=DEMO_MAX_DEPTH)
+        scorer = StreamScorer(frames, len(meta.class_names), max_depth=DEMO_MAX_DEPTH)
         return _record(args, scorer, node, out_dir, meta.palette)
     finally:
         _stop_process(node)
@@ -305,13 +297,11 @@ def _rate(arrivals: list[float]) -> float:
 def _write_panel(path: Path, scored: ScoredFrame, palette: Any) -> None:
     from PIL import Image as PILImage
 
-    from . import visualize as vz
-
     frame = scored.frame
     lut = vz.palette_lut(palette)
     hi = float(np.nanmax(frame.depth)) if np.isfinite(frame.depth).any() else DEMO_MAX_DEPTH
     top = vz.panel([
-        np.clip(np.rint(frame.image * 255), 0, 255).astype(np.uint8),
+        float_to_rgb8(frame.image),
         vz.colorize_labels(scored.labels, lut),
         vz.colorize_depth(scored.depth, 0.0, hi),
         vz.colorize_normals(scored.normals),

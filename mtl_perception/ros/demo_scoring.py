@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..metrics import DepthMeter, NormalMeter, SegmentationMeter
+from ..metrics import compute_meters, make_meters, update_meters
+from .image_codec import float_to_rgb8
 
 SCORED_TOPICS = ("segmentation/labels", "depth/image", "normals/image")
 MAX_PENDING = 64  # stamps awaiting their remaining outputs; older ones are given up
@@ -38,17 +39,17 @@ class ScoredFrame:
 class StreamScorer:
     """Thread-safe: ``add_input`` per camera image, ``add_output`` per output image.
 
-    ``frames`` are the trajectory frames (image in [0, 1], label, depth, normal) and
-    ``to_uint8`` how the camera quantised them, so digests match the published bytes.
+    ``frames`` are the trajectory frames (image in [0, 1], label, depth, normal), quantised
+    here exactly as the synthetic camera publishes them, so digests match the received bytes.
     Depth NaN (the node's "beyond max_depth") is scored as ``max_depth``.
     """
 
-    def __init__(self, frames: Sequence[Any], num_classes: int, to_uint8: Any, max_depth: float) -> None:
+    def __init__(self, frames: Sequence[Any], num_classes: int, max_depth: float) -> None:
         self.frames = list(frames)
         self.max_depth = float(max_depth)
-        self._index_of = {frame_digest(to_uint8(f.image)): i for i, f in enumerate(self.frames)}
+        self._index_of = {frame_digest(float_to_rgb8(f.image)): i for i, f in enumerate(self.frames)}
         classes = max(num_classes, max(int(f.label.max()) for f in self.frames) + 1)
-        self.segmentation, self.depth, self.normals = SegmentationMeter(classes), DepthMeter(), NormalMeter()
+        self.meters = make_meters(("segmentation", "depth", "normals"), classes)
         self._lock = threading.Lock()
         self._frame_of_stamp: dict[int, int] = {}
         self._pending: dict[int, dict[str, np.ndarray]] = {}
@@ -92,9 +93,15 @@ class StreamScorer:
         labels, depth, normals = (outputs[t] for t in SCORED_TOPICS)
         if labels.shape != frame.label.shape:
             return  # output_resolution: network — not comparable pixel for pixel
-        self.segmentation.update(labels[None].astype(np.int64), frame.label[None])
-        self.depth.update(np.nan_to_num(depth, nan=self.max_depth)[None, None], frame.depth[None, None])
-        self.normals.update(np.moveaxis(normals, -1, 0)[None], np.moveaxis(frame.normal, -1, 0)[None])
+        update_meters(
+            self.meters,
+            {
+                "segmentation": labels[None].astype(np.int64),
+                "depth": np.nan_to_num(depth, nan=self.max_depth)[None, None],
+                "normals": np.moveaxis(normals, -1, 0)[None],
+            },
+            {"segmentation": frame.label[None], "depth": frame.depth[None, None], "normals": np.moveaxis(frame.normal, -1, 0)[None]},
+        )
         self.scored += 1
         self.last = ScoredFrame(frame, labels, depth, normals)
 
@@ -102,11 +109,7 @@ class StreamScorer:
         with self._lock:
             if not self.scored:
                 return {}
-            return {
-                "segmentation": self.segmentation.compute(),
-                "depth": self.depth.compute(),
-                "normals": self.normals.compute(),
-            }
+            return compute_meters(self.meters)
 
 
 def describe(results: dict[str, dict], scored: int) -> str:

@@ -14,15 +14,19 @@ from typing import Any, Callable
 DEFAULT_DOMAIN_ID = "87"
 
 
-def loopback_env(domain_id: str | None = None) -> dict[str, str]:
-    """Force DDS discovery onto loopback and a private domain in os.environ; returns the settings."""
+def loopback_env(domain_id: str | None = None, *, default_domain_id: str = DEFAULT_DOMAIN_ID) -> dict[str, str]:
+    """Force DDS discovery onto loopback and a private domain in os.environ; call before rclpy starts.
+
+    `domain_id` overrides ROS_DOMAIN_ID; otherwise an existing one is kept, else `default_domain_id`.
+    Returns the updated environment, to hand to subprocesses.
+    """
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     if os.environ.get("ROS_DISTRO") == "humble":  # Humble spells it ROS_LOCALHOST_ONLY
         os.environ["ROS_LOCALHOST_ONLY"] = "1"
     if domain_id is not None:
         os.environ["ROS_DOMAIN_ID"] = str(domain_id)
-    os.environ.setdefault("ROS_DOMAIN_ID", DEFAULT_DOMAIN_ID)
-    return {k: os.environ[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")}
+    os.environ.setdefault("ROS_DOMAIN_ID", str(default_domain_id))
+    return dict(os.environ)
 
 
 def make_tiny_artifact(path: str | os.PathLike[str], *, num_classes: int = 5, input_size: tuple[int, int] = (64, 80), seed: int = 0) -> Path:

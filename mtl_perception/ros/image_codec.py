@@ -89,6 +89,11 @@ class ImageFields:
     data: bytes
 
 
+def float_to_rgb8(image: np.ndarray) -> np.ndarray:
+    """A float image in [0, 1] (the renderer's) -> uint8, rounded to nearest and clipped."""
+    return np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+
+
 def _pack(array: np.ndarray, encoding: str) -> tuple[np.ndarray, int]:
     """Validate `array` for `encoding`; return it tightly packed little-endian, and its row step."""
     if encoding not in ENCODINGS:

@@ -18,6 +18,11 @@ import numpy as np
 T = TypeVar("T")
 
 
+def stamp_to_ns(header: Any) -> int:
+    """A std_msgs/Header's stamp (rclpy or rosbags message) in integer nanoseconds."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
 class InferenceThread:
     """One long-lived daemon thread that runs every model call of a node, in submission order.
 

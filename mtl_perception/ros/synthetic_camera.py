@@ -12,12 +12,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSPresetProfiles
 from sensor_msgs.msg import CameraInfo, Image
 
-from .image_codec import fill_image
+from .image_codec import fill_image, float_to_rgb8
 
 
 def render_frames(seed: int, count: int, height: int, width: int, fps: float) -> tuple[Any, list[Any]]:
@@ -26,10 +25,6 @@ def render_frames(seed: int, count: int, height: int, width: int, fps: float) ->
 
     camera = Camera.default(height, width)
     return camera, list(render_sequence(seed, count, camera, fps=fps))
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
 def camera_info_msg(camera: Any, frame_id: str) -> CameraInfo:
@@ -78,7 +73,7 @@ class SyntheticCamera(Node):
         self.frames = frames
         self.camera = camera
         self.frame_id = str(self.get_parameter("frame_id").value)
-        self._images = [to_uint8(f.image) for f in frames]
+        self._images = [float_to_rgb8(f.image) for f in frames]
         self._info = camera_info_msg(camera, self.frame_id)
         qos = QoSPresetProfiles.SENSOR_DATA.value
         self.image_pub = self.create_publisher(Image, "image", qos)

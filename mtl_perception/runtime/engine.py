@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from ..model import MultiTaskNet
 from ..model.network import unit_vectors
 from .artifact import ArtifactMeta, load_artifact
-from .backends import BACKEND_NAMES, Backend, BackendCheck, make_backend, select_backend
+from .backends import BACKEND_NAMES, BackendCheck, make_backend, select_backend
 from .device import resolve_device
 
 
