@@ -185,3 +185,44 @@ def test_make_dataset_end_to_end(tmp_path, capsys):
     assert cli_main(args) == 2  # refuses to overwrite silently
     assert cli_main([*args[:4], "1", *args[5:], "--overwrite"]) == 0
     assert len(MTANDataset(out, "train")) == 1  # no stale samples survive
+
+
+def _uint8_image_root(tmp_path):
+    """Frames written with uint8 images, as a camera (or a bag conversion) delivers them."""
+    for i in range(4):
+        frame = render_dataset_frame(12, i, CAM)
+        write_sample(tmp_path / "train", i, frame)
+        np.save(tmp_path / "train" / "image" / f"{i}.npy", np.rint(frame.image * 255).astype(np.uint8))
+    return tmp_path
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_in_memory_dataset_yields_the_file_backed_batches(tmp_path, augment):
+    from mtl_perception.data import InMemoryDataset
+
+    root = _uint8_image_root(tmp_path)
+    files = MTANDataset(root, "train", augment=augment, seed=5)
+    memory = InMemoryDataset(MTANDataset(root, "train", augment=augment, seed=5))
+    assert len(memory) == len(files) == 4
+    for epoch in range(2):
+        files.set_epoch(epoch)
+        memory.set_epoch(epoch)
+        for expected, got in zip(torch.utils.data.DataLoader(files, batch_size=3), torch.utils.data.DataLoader(memory, batch_size=3)):
+            assert expected.keys() == got.keys()
+            for key in ("image", "segmentation", "depth"):
+                assert expected[key].dtype == got[key].dtype and torch.equal(expected[key], got[key]), key
+            # Normals are held as float16: the file value rounded to half precision (then augmented alike).
+            rounded = expected["normals"].half().float()
+            tolerance = 0.0 if not augment else 2e-3  # bilinear resampling mixes rounded neighbours
+            assert (got["normals"] - rounded).abs().max().item() <= tolerance
+
+
+def test_in_memory_dataset_rounds_float_images_to_camera_levels(root):
+    from mtl_perception.data import InMemoryDataset
+
+    files, memory = MTANDataset(root, "train"), InMemoryDataset(MTANDataset(root, "train"), limit=2)
+    assert len(memory) == 2 and memory.nbytes == 2 * 24 * 32 * (3 * 1 + 2 + 4 + 3 * 2)
+    expected = torch.round(files[1]["image"] * 255) / 255
+    assert torch.equal(memory[1]["image"], expected)
+    with pytest.raises(IndexError):
+        memory[2]

@@ -1,6 +1,8 @@
 """collapse(overparameterize(net, s)) equals the training form, for every scheme and arch."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -8,6 +10,7 @@ from torch.nn import functional as F
 from helpers import perturb_parameters, randomise_batchnorm
 from mtl_perception.model import (
     SCHEMES,
+    SVD_INITS,
     ExpandConv,
     MultiTaskNet,
     NetConfig,
@@ -18,6 +21,7 @@ from mtl_perception.model import (
     overparameterize,
 )
 from mtl_perception.model.layers import ConvGeometry
+from mtl_perception.model.transforms import svd_factorize
 
 ARCHS = ("segnet", "resnet")
 
@@ -75,16 +79,55 @@ def test_collapsed_net_has_compact_structure(arch: str, scheme: str) -> None:
     assert count_parameters(small) == count_parameters(compact)
 
 
+@pytest.mark.parametrize("svd_init", SVD_INITS)
 @pytest.mark.parametrize("scheme", ["svd", "svd_shared", "svd_shared_joint"])
 @pytest.mark.parametrize("arch", ARCHS)
-def test_svd_schemes_preserve_function_at_init(arch: str, scheme: str) -> None:
+def test_svd_schemes_preserve_function_at_init(arch: str, scheme: str, svd_init: str) -> None:
     compact = _net(arch, torch.float64)
     randomise_batchnorm(compact, torch.Generator().manual_seed(3))
     compact.eval()
-    big = overparameterize(compact, scheme).eval()
+    big = overparameterize(compact, scheme, svd_init=svd_init).eval()
     x = torch.randn(1, 3, 33, 41, dtype=torch.float64)
     with torch.no_grad():
         assert _max_abs(compact(x), big(x)) <= 1e-9
+
+
+@pytest.mark.parametrize("rank", [None, 4, 40])
+def test_balanced_factors_split_singular_values_evenly(rank) -> None:
+    weight = torch.randn(6, 5, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    u0, s0, v0 = svd_factorize(weight, rank)
+    u, m, v = svd_factorize(weight, rank, balanced=True)
+    live = s0 > 0
+    assert torch.equal(m, live.double())  # m = 1 on every singular direction, 0 on padding
+    # Column r of U and row r of V both carry √s_r: ‖U_r‖ = ‖V_r‖ = √s_r (U0, V0 orthonormal).
+    u_norms = u.square().sum((0, 2, 3)).sqrt()
+    v_norms = v.square().sum((1, 2, 3)).sqrt()
+    torch.testing.assert_close(u_norms[live], s0[live].sqrt(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(v_norms[live], s0[live].sqrt(), rtol=1e-12, atol=1e-12)
+    from mtl_perception.model import fold_svd_factors
+
+    torch.testing.assert_close(fold_svd_factors(u, m, v), fold_svd_factors(u0, s0, v0), rtol=0, atol=1e-12)
+
+
+def test_unknown_svd_init_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown svd_init"):
+        overparameterize(_net("segnet", torch.float32), "svd", svd_init="random")
+
+
+@pytest.mark.parametrize("block", ["svd", "expandnet"])
+def test_folded_forward_gives_the_same_gradients(block: str) -> None:
+    torch.manual_seed(9)
+    conv = ConvGeometry(5, 4, 3, 2, True).make_conv().double()
+    unfolded = (SVDConv.from_conv(conv) if block == "svd" else ExpandConv.from_conv(conv).double())
+    perturb_parameters(unfolded, torch.Generator().manual_seed(10))
+    folded = copy.deepcopy(unfolded)
+    folded.folded_forward = True
+    x = torch.randn(2, 5, 11, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
+    target = torch.randn(2, 4, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(12))
+    for module in (unfolded, folded):
+        ((module(x) - target) ** 2).sum().backward()
+    for (name, a), (_, b) in zip(unfolded.named_parameters(), folded.named_parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-10, atol=1e-12, msg=name)
 
 
 def test_shared_svd_is_exact_when_task_kernels_differ() -> None:
@@ -129,12 +172,14 @@ def test_unknown_scheme_and_double_overparameterisation_are_refused() -> None:
 BLOCKS = {
     "svd": lambda conv: SVDConv.from_conv(conv),
     "svd_folded": lambda conv: _folded(SVDConv.from_conv(conv)),
+    "svd_balanced": lambda conv: SVDConv.from_conv(conv, balanced=True),
     "repvgg": RepVGGConv.from_conv,
     "expandnet": ExpandConv.from_conv,
+    "expandnet_folded": lambda conv: _folded(ExpandConv.from_conv(conv)),
 }
 
 
-def _folded(block: SVDConv) -> SVDConv:
+def _folded(block):
     block.folded_forward = True
     return block
 

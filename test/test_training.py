@@ -1,5 +1,7 @@
 """Losses, weighting, the alternating schedule and a few real training steps on rendered data."""
 
+import copy
+
 import pytest
 import torch
 
@@ -7,7 +9,8 @@ from mtl_perception.model import partition_parameters
 from mtl_perception.training.config import load_config
 from mtl_perception.training.losses import depth_loss, normal_loss, segmentation_loss
 from mtl_perception.training.schedule import JOINT, PHASE_A, PHASE_B, PhaseSchedule
-from mtl_perception.training.trainer import Trainer
+from mtl_perception.training.losses import task_losses
+from mtl_perception.training.trainer import Trainer, prepare_batch
 from mtl_perception.training.weighting import DWAWeighting, UncertaintyWeighting
 
 torch.set_num_threads(2)
@@ -51,10 +54,12 @@ def test_weighting_schemes():
 
 def test_phase_schedule():
     steps = PhaseSchedule(True, "steps", 2, 1)
-    assert [steps.phase(s, 0) for s in range(6)] == [PHASE_A, PHASE_A, PHASE_B] * 2
+    assert [steps.phases_for(s, 0) for s in range(6)] == [(PHASE_A,), (PHASE_A,), (PHASE_B,)] * 2
     epochs = PhaseSchedule(True, "epochs", 1, 2)
-    assert [epochs.phase(99, e) for e in range(3)] == [PHASE_A, PHASE_B, PHASE_B]
-    assert PhaseSchedule.for_scheme("svd_shared_joint", unit="steps", phase_a=1, phase_b=1).phase(1, 0) == JOINT
+    assert [epochs.phases_for(99, e) for e in range(3)] == [(PHASE_A,), (PHASE_B,), (PHASE_B,)]
+    interleaved = PhaseSchedule(True, "steps", 2, 1, mode="interleaved")
+    assert [interleaved.phases_for(s, 0) for s in range(3)] == [(PHASE_A, PHASE_B)] * 3
+    assert PhaseSchedule.for_scheme("svd_shared_joint", unit="steps", phase_a=1, phase_b=1).phases_for(1, 0) == (JOINT,)
 
 
 @pytest.mark.parametrize("scheme", ["none", "svd_shared"])
@@ -62,8 +67,8 @@ def test_few_steps_lower_the_loss(data_root, scheme):
     trainer = Trainer(tiny_config(data_root, f"model.scheme={scheme}", "optim.lr=2e-2", "schedule.phase_a=2", "schedule.phase_b=1"), data_root / f"run_{scheme}")
     batch = next(iter(trainer.train_loader))
     first = None
-    for _ in range(9):  # A, A, B, A, A, B, ... for svd_shared
-        losses = trainer.train_step(batch, trainer.schedule.phase(trainer.step, 0))
+    for batch_number in range(9):  # A, A, B, A, A, B, ... for svd_shared
+        losses = trainer.train_batch(batch, trainer.schedule.phases_for(batch_number, 0))
         first = first or losses
     final = trainer.train_step(batch, PHASE_A if scheme == "svd_shared" else JOINT)
     # The renderer's depths start ~2 m off, so the total falls steadily rather than fast.
@@ -78,8 +83,19 @@ def _changed(params, before):
     return [not torch.equal(p, b) for p, b in zip(params, before)]
 
 
-def test_phase_a_freezes_scales_and_phase_b_freezes_shared(data_root):
-    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2"), data_root / "run_phases")
+SCHEDULE_VARIANTS = {
+    "blocks": [],
+    "blocks_balanced": ["model.svd_init=balanced"],
+    "interleaved": ["schedule.mode=interleaved", "model.svd_init=balanced"],
+    "factor_lr": ["schedule.mode=interleaved", "optim.factor_lr_factor=2.0", "optim.scale_lr_factor=3.0", "optim.factor_weight_decay=1e-4"],
+    "sgd": ["optim.name=sgd", "optim.weight_decay=1e-4"],
+    "task_layers_2": ["model.task_layers=2"],
+}
+
+
+@pytest.mark.parametrize("variant", sorted(SCHEDULE_VARIANTS))
+def test_phase_a_freezes_scales_and_phase_b_freezes_shared(data_root, variant):
+    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", *SCHEDULE_VARIANTS[variant]), data_root / f"run_phases_{variant}")
     part = partition_parameters(trainer.model)
     scales = [p for ps in part.task_scales.values() for p in ps]
     private = [p for ps in part.task_private.values() for p in ps]
@@ -111,8 +127,9 @@ def test_fit_writes_logs_and_plots(data_root):
     assert "val_depth_abs_err" in (out / "metrics.csv").read_text().splitlines()[0]
 
 
-def test_private_in_phase_a_option_keeps_scales_frozen(data_root):
-    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", "schedule.private_in_phase_a=true"), data_root / "run_private")
+@pytest.mark.parametrize("mode", ["blocks", "interleaved"])
+def test_private_in_phase_a_option_keeps_scales_frozen(data_root, mode):
+    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", "schedule.private_in_phase_a=true", f"schedule.mode={mode}"), data_root / f"run_private_{mode}")
     part = partition_parameters(trainer.model)
     scales = [p for ps in part.task_scales.values() for p in ps]
     heads = [branch.head.conv.bias for branch in trainer.model.branches.values()]
@@ -120,3 +137,30 @@ def test_private_in_phase_a_option_keeps_scales_frozen(data_root):
     trainer.train_step(next(iter(trainer.train_loader)), PHASE_A)
     assert not any(_changed(scales, scales0))
     assert all(_changed(heads, heads0))
+
+
+def test_interleaved_batch_steps_phase_a_then_phase_b(data_root):
+    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "schedule.mode=interleaved"), data_root / "run_interleaved")
+    history = trainer.fit()
+    batches = len(trainer.train_loader)
+    assert history[-1]["phase_steps"] == {PHASE_A: batches, PHASE_B: batches}
+    assert (trainer.step, trainer.batches) == (2 * batches, batches)
+
+
+def test_phase_b_without_trunk_graph_gives_the_same_gradients(data_root):
+    """Phase B's no-graph trunk gives exactly the gradients a full forward gives its parameters."""
+    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "model.task_layers=2"), data_root / "run_nograph")
+    images, targets = prepare_batch(next(iter(trainer.train_loader)), trainer.size, trainer.device, trainer.memory_format)
+    phase_b = [p for group in trainer.optimizers[PHASE_B].param_groups for p in group["params"]]
+    state = copy.deepcopy(trainer.model.state_dict())
+    gradients = []
+    for forward in (trainer.model, lambda x: trainer._forward(x, PHASE_B)):
+        trainer.model.load_state_dict(state)  # BN running stats move in train mode; start both alike
+        trainer.model.zero_grad(set_to_none=True)
+        sum(task_losses(forward(images), targets).values()).backward()
+        gradients.append([p.grad.clone() for p in phase_b])
+    trunk = list(trainer.model.trunk.parameters())
+    assert all(p.grad is None for p in trunk), "the no-graph phase B reached the trunk"
+    assert len(gradients[0]) == len(phase_b) > 0
+    for full, no_graph in zip(*gradients):
+        assert torch.equal(full, no_graph)

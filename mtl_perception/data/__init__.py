@@ -7,6 +7,7 @@ Renderer (numpy only): ``render_dataset_frame(seed, index, camera)`` and
 from .camera import Camera, Pose, look_at, pose_from_angles
 from .classes import CLASS_NAMES, NUM_CLASSES, PALETTE
 from .dataset import DatasetError, MTANDataset, read_camera, write_camera, write_sample
+from .memory import InMemoryDataset
 from .preview import colorize_depth, colorize_labels, colorize_normals, preview_grid, save_preview
 from .primitives import Box, Cylinder, Room, Sphere
 from .renderer import Frame, Renderer, SensorModel, render
@@ -23,6 +24,7 @@ __all__ = [
     "Cylinder",
     "DatasetError",
     "Frame",
+    "InMemoryDataset",
     "Light",
     "MTANDataset",
     "Material",

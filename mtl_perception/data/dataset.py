@@ -201,14 +201,18 @@ class MTANDataset(Dataset):
             return np.random.default_rng([self.seed, self.epoch, i])
         return np.random.default_rng([int(torch.randint(0, 2**62, ()).item()), i])
 
-    def __getitem__(self, i: int) -> Sample:
+    def check_index(self, i: int) -> int:
         if not -len(self) <= i < len(self):
             raise IndexError(f"sample {i} out of range for {len(self)} samples")
-        i %= len(self)
-        sample = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.load_arrays(i).items()}
-        if self.augment is not None:
-            sample = apply_augment(sample, self.augment, self._rng(i))
-        return sample
+        return i % len(self)
+
+    def augmented(self, sample: Sample, i: int) -> Sample:
+        """Sample i after this dataset's augmentation (unchanged when augmentation is off)."""
+        return apply_augment(sample, self.augment, self._rng(i)) if self.augment is not None else sample
+
+    def __getitem__(self, i: int) -> Sample:
+        i = self.check_index(i)
+        return self.augmented({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.load_arrays(i).items()}, i)
 
 
 def read_camera(root: str | Path) -> Camera | None:

@@ -6,6 +6,7 @@ from .network import ARCHITECTURES, TASKS, MultiTaskNet, NetConfig
 from .overparam import (
     ALTERNATING_SCHEMES,
     SCHEMES,
+    SVD_INITS,
     ParameterPartition,
     collapse,
     overparameterize,
@@ -18,6 +19,7 @@ __all__ = [
     "ALTERNATING_SCHEMES",
     "ARCHITECTURES",
     "SCHEMES",
+    "SVD_INITS",
     "TASKS",
     "ConvGeometry",
     "ConvUnit",

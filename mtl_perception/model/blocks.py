@@ -51,8 +51,8 @@ class SVDConv(nn.Module):
         self.folded_forward = False
 
     @classmethod
-    def from_conv(cls, conv: nn.Conv2d, rank: int | None = None) -> "SVDConv":
-        u, m, v = svd_factorize(conv.weight, rank)
+    def from_conv(cls, conv: nn.Conv2d, rank: int | None = None, *, balanced: bool = False) -> "SVDConv":
+        u, m, v = svd_factorize(conv.weight, rank, balanced=balanced)
         bias = conv.bias.detach().clone() if conv.bias is not None else None
         return cls(SVDBasis(u, v, ConvGeometry.of(conv)), m, bias)
 
@@ -69,7 +69,7 @@ class SVDConv(nn.Module):
         return fold_svd_factors(self.basis.u, self.m, self.basis.v), self.bias
 
 
-def shared_svd_convs(convs: list[nn.Conv2d], rank: int | None = None) -> list[SVDConv]:
+def shared_svd_convs(convs: list[nn.Conv2d], rank: int | None = None, *, balanced: bool = False) -> list[SVDConv]:
     """Factorise same-shaped task convs with one shared U, V and one m per task.
 
     If every kernel is identical (the compact net initialises task branches alike), one SVD
@@ -81,11 +81,11 @@ def shared_svd_convs(convs: list[nn.Conv2d], rank: int | None = None) -> list[SV
         raise ValueError("task-shared factorisation needs convs of identical geometry")
     reference = convs[0].weight
     if all(torch.equal(c.weight, reference) for c in convs):
-        u, m, v = svd_factorize(reference, rank)
+        u, m, v = svd_factorize(reference, rank, balanced=balanced)
         basis = SVDBasis(u, v, geometry)
         scales = [m.clone() for _ in convs]
     else:
-        factors = [svd_factorize(c.weight, rank) for c in convs]
+        factors = [svd_factorize(c.weight, rank, balanced=balanced) for c in convs]
         basis = SVDBasis(torch.cat([f[0] for f in factors], 1), torch.cat([f[2] for f in factors], 0), geometry)
         scales = []
         offset = 0
@@ -156,6 +156,8 @@ class ExpandConv(nn.Module):
         self.expand = nn.Conv2d(g.in_channels, wide_in, 1, bias=False)
         self.core = nn.Conv2d(wide_in, wide_out, g.kernel_size, g.stride, g.padding, bias=False)
         self.project = nn.Conv2d(wide_out, g.out_channels, 1, bias=g.bias)
+        # The three convs are linear, so one folded conv gives the same function and gradients.
+        self.folded_forward = False
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, expansion: int = 4) -> "ExpandConv":
@@ -163,11 +165,13 @@ class ExpandConv(nn.Module):
         return cls(ConvGeometry.of(conv), expansion).to(device=conv.weight.device, dtype=conv.weight.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.folded_forward:
+            g = self.geometry
+            weight, bias = self.fold()
+            return F.conv2d(x, weight, bias, stride=g.stride, padding=g.padding)
         return self.project(self.core(self.expand(x)))
 
     def fold(self) -> tuple[Tensor, Tensor | None]:
         weight = compose_expansion(self.expand.weight, self.core.weight, self.project.weight)
         return weight, self.project.bias
 
-
-FOLDABLE_BLOCKS = (SVDConv, RepVGGConv, ExpandConv)

@@ -196,5 +196,8 @@ class MultiTaskNet(nn.Module):
             branch.layers.load_state_dict(first.layers.state_dict())
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        features = self.trunk(x)
+        return self.forward_branches(self.trunk(x))
+
+    def forward_branches(self, features: Tensor) -> dict[str, Tensor]:
+        """Every task's prediction from trunk features (lets a caller run the trunk without a graph)."""
         return {task: _activate(task, branch(features)) for task, branch in self.branches.items()}

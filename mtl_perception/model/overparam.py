@@ -13,18 +13,23 @@ from .network import MultiTaskNet
 from .transforms import fuse_conv_bn
 
 SCHEMES: tuple[str, ...] = ("none", "svd", "svd_shared", "svd_shared_joint", "repvgg", "expandnet")
+SVD_INITS: tuple[str, ...] = ("svd", "balanced")  # m = singular values, or √S folded into U and V with m = 1
 TASK_SHARED_SCHEMES = frozenset({"svd_shared", "svd_shared_joint"})
 ALTERNATING_SCHEMES = frozenset({"svd_shared"})
 
 
-def overparameterize(net: MultiTaskNet, scheme: str = "svd_shared", *, rank: int | None = None, expansion: int = 4) -> MultiTaskNet:
+def overparameterize(net: MultiTaskNet, scheme: str = "svd_shared", *, rank: int | None = None, expansion: int = 4, svd_init: str = "svd") -> MultiTaskNet:
     """Return the training form of a compact `net` for `scheme`; `net` itself is not modified.
 
-    svd schemes start from the SVD of each compact kernel, so the function is unchanged;
+    svd schemes start from the SVD of each compact kernel, so the function is unchanged
+    (`svd_init` picks how the singular values are split between U, m and V);
     repvgg and expandnet start afresh as in their papers.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
+    if svd_init not in SVD_INITS:
+        raise ValueError(f"unknown svd_init {svd_init!r}; choose one of {SVD_INITS}")
+    balanced = svd_init == "balanced"
     if net.config.fused_bn:
         raise ValueError("cannot over-parameterise a deploy (BN-fused) network; start from the compact form")
     units = conv_units(net)
@@ -39,14 +44,14 @@ def overparameterize(net: MultiTaskNet, scheme: str = "svd_shared", *, rank: int
         branches = list(model.branches.values())
         for depth in range(model.config.task_layers):
             group = [branch.layers[depth] for branch in branches]
-            for unit, conv in zip(group, shared_svd_convs([unit.conv for unit in group], rank)):
+            for unit, conv in zip(group, shared_svd_convs([unit.conv for unit in group], rank, balanced=balanced)):
                 unit.conv = conv
                 handled.add(id(unit))
     for _, unit in conv_units(model):
         if id(unit) in handled:
             continue
         if scheme in ("svd", *TASK_SHARED_SCHEMES):
-            unit.conv = SVDConv.from_conv(unit.conv, rank)
+            unit.conv = SVDConv.from_conv(unit.conv, rank, balanced=balanced)
         elif scheme == "repvgg":
             unit.conv = RepVGGConv.from_conv(unit.conv)
         else:
@@ -91,9 +96,9 @@ def collapse(model: MultiTaskNet, fuse_bn: bool = False) -> MultiTaskNet:
 
 
 def set_folded_forward(model: nn.Module, enabled: bool) -> None:
-    """Run SVD convs as one folded conv (same function and gradients, fewer FLOPs)."""
+    """Run SVD and ExpandNet convs as one folded conv (same function and gradients, fewer FLOPs)."""
     for module in model.modules():
-        if isinstance(module, SVDConv):
+        if isinstance(module, (SVDConv, ExpandConv)):
             module.folded_forward = enabled
 
 
@@ -108,9 +113,6 @@ class ParameterPartition:
     shared: list[nn.Parameter] = field(default_factory=list)
     task_scales: dict[str, list[nn.Parameter]] = field(default_factory=dict)
     task_private: dict[str, list[nn.Parameter]] = field(default_factory=dict)
-
-    def task_parameters(self, task: str) -> list[nn.Parameter]:
-        return self.task_scales[task] + self.task_private[task]
 
 
 def partition_parameters(model: MultiTaskNet) -> ParameterPartition:

@@ -8,13 +8,17 @@ import torch
 from torch import Tensor, nn
 
 
-def svd_factorize(weight: Tensor, rank: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def svd_factorize(weight: Tensor, rank: int | None = None, *, balanced: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """Split a k×k kernel (C_out, C_in, k, k) into U (C_out, r, 1, k), m (r,), V (r, C_in, k, 1).
 
     With A[(i, y), (o, x)] = W[o, i, y, x] and A = P·diag(S)·Qᵀ, V holds P, U holds Q and m = S,
     so fold_svd_factors(U, m, V) == W whenever r ≥ rank(A). A rank above the full rank
     min(C_in·k, C_out·k) adds random directions with m = 0 (function unchanged); a smaller
     rank truncates (function changes).
+
+    balanced: U·√S and √S·V with m = 1 instead (the same kernel). Deep-linear-network
+    training assumes balanced factors; orthonormal U, V with m = S start with small
+    effective steps. Padding directions beyond the full rank keep m = 0.
     """
     c_out, c_in, k, k2 = weight.shape
     if k != k2:
@@ -33,6 +37,10 @@ def svd_factorize(weight: Tensor, rank: int | None = None) -> tuple[Tensor, Tens
         left = torch.cat([left, torch.randn(c_in * k, extra, generator=generator, dtype=torch.float64) / (c_in * k) ** 0.5], 1)
         right_t = torch.cat([right_t, torch.randn(extra, c_out * k, generator=generator, dtype=torch.float64) / (c_out * k) ** 0.5], 0)
         singular = torch.cat([singular, singular.new_zeros(extra)])
+    if balanced:
+        root = torch.where(singular > 0, singular.sqrt(), torch.ones_like(singular))
+        left, right_t = left * root, right_t * root[:, None]
+        singular = (singular > 0).to(singular.dtype)
     v = left.t().reshape(rank, c_in, k, 1)
     u = right_t.reshape(rank, c_out, k).permute(1, 0, 2).reshape(c_out, rank, 1, k)
     dtype = weight.dtype

@@ -1,27 +1,32 @@
-"""`mtl-perception compare --preset quick|full`: single-task baselines + every MTL scheme, one budget.
+"""`mtl-perception compare --preset quick|cpu|full`: single-task baselines + every MTL scheme, one budget.
 
-Every row uses the same rendered data, epochs, batch size, optimizer and schedule; only the
-scheme (and, for the baselines, the task list) changes. Metrics are the final epoch's on the
-val split (no checkpoint selection, so the reported number was never used to pick anything).
+Every row gets the same rendered data, epochs, seeds and learning-rate grid; only the scheme
+(and, for the baselines, the task list) changes. Each row picks its learning rate on the val
+split (baselines: lowest val loss; multitask rows: highest mean val Δ_MTL), and is reported
+on a test split rendered from a seed used nowhere else. Each (row, lr, seed) run lives in its
+own directory and resumes from its last checkpoint, so a stopped compare continues.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
+from tqdm import tqdm
 
 from ..model import SCHEMES, TASKS
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "config" / "train"
+DATA_SEED = 1234  # train and val frames
+TEST_SEED = 4242  # test frames: this seed renders nothing else in the project
 
 
 @dataclass(frozen=True)
@@ -29,21 +34,43 @@ class Preset:
     config: str  # file under config/train/
     train: int  # rendered training frames
     val: int
+    test: int
     seeds: tuple[int, ...]
+    lrs: tuple[float, ...]
+    jobs: int = 1  # runs in parallel (each with cpu_count // jobs threads)
 
 
 PRESETS = {
-    "quick": Preset("compare_quick.yaml", train=192, val=48, seeds=(0,)),
-    "full": Preset("compare_full.yaml", train=1000, val=200, seeds=(0, 1, 2)),
+    "quick": Preset("compare_quick.yaml", train=96, val=32, test=32, seeds=(0,), lrs=(2e-3,)),
+    "cpu": Preset("compare_cpu.yaml", train=400, val=150, test=200, seeds=(0, 1, 2), lrs=(1e-3, 2e-3, 4e-3), jobs=2),
+    "full": Preset("compare_full.yaml", train=1000, val=200, test=300, seeds=(0, 1, 2, 3, 4), lrs=(5e-4, 1e-3, 2e-3)),
 }
+
+
+class CompareError(RuntimeError):
+    """A compare cannot continue (e.g. a run directory holds a run of another config)."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    row: str
+    lr: float
+    seed: int
+    overrides: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.row}_lr{self.lr:g}_seed{self.seed}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    parser.add_argument("--work", default="work/compare", help="cache for the rendered dataset and run directories")
+    parser.add_argument("--work", default="work/compare", help="cache for the rendered datasets and run directories")
     parser.add_argument("--out", default="benchmarks/compare_results", help="markdown, JSON and PNG go here")
     parser.add_argument("--config", default=None, help="override the preset's training YAML")
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the preset's seeds")
+    parser.add_argument("--lrs", type=float, nargs="*", default=None, help="override the preset's learning-rate grid")
+    parser.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the preset's)")
     parser.add_argument("--rows", nargs="*", default=None, help="subset of rows to run (e.g. single_segmentation svd_shared)")
     parser.add_argument("--extra-row", action="append", default=[], metavar="NAME:key=value,...",
                         help="an additional MTL row, e.g. 'svd_shared_privA:model.scheme=svd_shared,schedule.private_in_phase_a=true'")
@@ -57,24 +84,6 @@ def row_specs() -> list[tuple[str, list[str]]]:
     return rows
 
 
-def ensure_dataset(root: Path, preset: Preset, height: int, width: int, seed: int = 1234) -> Path:
-    """Render once into the work dir; reuse when the size and counts match."""
-    stamp = root / "compare_dataset.json"
-    wanted = {"train": preset.train, "val": preset.val, "height": height, "width": width, "seed": seed}
-    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
-        return root
-    command = [sys.executable, "-m", "mtl_perception.cli", "make-dataset", "--out", str(root), "--train", str(preset.train),
-               "--val", str(preset.val), "--height", str(height), "--width", str(width), "--seed", str(seed)]
-    print("rendering dataset:", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
-    stamp.write_text(json.dumps(wanted))
-    return root
-
-
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def parse_extra_row(spec: str) -> tuple[str, list[str]]:
     name, sep, body = spec.partition(":")
     if not sep or not name or not body:
@@ -82,122 +91,130 @@ def parse_extra_row(spec: str) -> tuple[str, list[str]]:
     return name, [f"model.tasks=[{','.join(TASKS)}]", *body.split(",")]
 
 
-def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | None = None, seeds: Sequence[int] | None = None, rows: Sequence[str] | None = None, overrides: Sequence[str] = (), extra_rows: Sequence[str] = ()) -> dict[str, Any]:
-    from ..metrics import delta_mtl
-    from ..model import collapse, count_macs, count_parameters
+def ensure_dataset(root: Path, *, train: int, val: int, height: int, width: int, seed: int) -> Path:
+    """Render once into `root`; reuse when the size, counts and seed match."""
+    stamp = root / "compare_dataset.json"
+    wanted = {"train": train, "val": val, "height": height, "width": width, "seed": seed}
+    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        return root
+    command = [sys.executable, "-m", "mtl_perception.cli", "make-dataset", "--out", str(root), "--train", str(train),
+               "--val", str(val), "--height", str(height), "--width", str(width), "--seed", str(seed), "--preview", "0"]
+    if stamp.is_file():
+        command.append("--overwrite")  # only ever a dataset this command rendered (it wrote the stamp)
+    print("rendering dataset:", " ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    stamp.write_text(json.dumps(wanted))
+    return root
+
+
+def run_config(spec: RunSpec, config_path: str, overrides: Sequence[str], data_root: Path, threads: int) -> Any:
     from .config import load_config
+
+    extra = [f"optim.lr={spec.lr}", f"seed={spec.seed}", f"data.root={data_root}", "plots=false", "tensorboard=false", f"threads={threads}"]
+    return load_config(config_path, [*overrides, *spec.overrides, *extra])
+
+
+def train_run(spec: RunSpec, config: Any, run_dir: Path, test_root: Path, *, stop_after_epoch: int | None = None) -> dict[str, Any] | None:
+    """Train (or resume, or reuse) one run; its final-epoch val and test metrics, or None if stopped early."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from ..model import collapse, count_macs, count_parameters
+    from .checkpoint import load_checkpoint
     from .distributed import DistContext
-    from .trainer import Trainer
+    from .trainer import Trainer, load_split
+
+    cached = run_dir / "result.json"
+    if cached.is_file():
+        saved = json.loads(cached.read_text())
+        if saved["config"] == config.to_dict():
+            return saved["result"]
+    last = run_dir / "last.pt"
+    resume = last.is_file()
+    if resume and load_checkpoint(last)["config"] != config.to_dict():
+        raise CompareError(f"{run_dir} holds a run of another configuration; pass a fresh --work (nothing was deleted)")
+    started = time.perf_counter()
+    device = torch.device(config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    trainer = Trainer(config, run_dir, resume=resume, ctx=DistContext(0, 1, 0, device), command=["compare", spec.name])
+    history = trainer.fit(stop_after_epoch=stop_after_epoch)
+    if trainer.epoch < config.epochs:
+        return None
+    test_loader = DataLoader(load_split(str(test_root), "val", count=0, in_memory=True), config.batch_size)
+    test_metrics, _ = trainer.evaluate(test_loader)
+    deploy = collapse(trainer.model.cpu(), fuse_bn=True)
+    result = {
+        "row": spec.row, "lr": spec.lr, "seed": spec.seed,
+        "scheme": config.model.scheme, "tasks": list(config.model.tasks),
+        "metrics": {"val": history[-1]["val"], "test": test_metrics},
+        "val_loss": history[-1]["val_loss"],
+        "val_loss_curve": [[h["epoch"], sum(h["val_loss"].values())] for h in history if "val_loss" in h],
+        "train_params": sum(p.numel() for p in trainer.model.parameters()),
+        "params": count_parameters(deploy),
+        "gmacs": count_macs(deploy, config.data.height, config.data.width) / 1e9,
+        "seconds": sum(h["seconds"] for h in history),
+        "resumed": resume,
+    }
+    cached.write_text(json.dumps({"config": config.to_dict(), "result": result}, indent=1))
+    return result
+
+
+def _worker(spec: RunSpec, config_path: str, overrides: Sequence[str], data_root: Path, test_root: Path, runs_dir: Path, threads: int) -> tuple[RunSpec, dict[str, Any] | None]:
+    config = run_config(spec, config_path, overrides, data_root, threads)
+    return spec, train_run(spec, config, runs_dir / spec.name, test_root)
+
+
+def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | None = None, seeds: Sequence[int] | None = None, lrs: Sequence[float] | None = None, jobs: int | None = None, rows: Sequence[str] | None = None, overrides: Sequence[str] = (), extra_rows: Sequence[str] = ()) -> dict[str, Any]:
+    from .compare_report import write_report
+    from .config import load_config
 
     preset = PRESETS[preset_name]
     config_path = config_path or str(REPO_CONFIGS / preset.config)
     if Path(config_path).resolve().is_relative_to(Path.cwd()):
         config_path = str(Path(config_path).resolve().relative_to(Path.cwd()))  # portable in the written table
-    seeds = tuple(seeds) if seeds else preset.seeds
+    seeds, lrs = tuple(seeds or preset.seeds), tuple(lrs or preset.lrs)
+    jobs = max(1, jobs or preset.jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
     base = load_config(config_path, overrides)
-    data_root = ensure_dataset(work / "data", preset, base.data.height, base.data.width)
-    ctx = DistContext(0, 1, 0, torch.device(base.device if base.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")))
-    results: dict[str, dict[int, dict[str, Any]]] = {}
-    specs = [spec for spec in row_specs() if rows is None or spec[0] in rows] + [parse_extra_row(e) for e in extra_rows]
-    for name, row_overrides in specs:
-        for seed in seeds:
-            config = load_config(config_path, [*overrides, *row_overrides, f"seed={seed}", f"data.root={data_root}", "plots=false", "tensorboard=false"])
-            run_dir = work / "runs" / f"{name}_seed{seed}"
-            cached = run_dir / "result.json"
-            # A finished run with the identical config is reused, so rows can be added later.
-            if cached.is_file() and json.loads(cached.read_text())["config"] == config.to_dict():
-                results.setdefault(name, {})[seed] = json.loads(cached.read_text())["result"]
-                print(f"== {name} seed {seed}: reusing {cached}", flush=True)
-                _write_outputs(results, out, preset_name, seeds, config_path, overrides, delta_mtl)
-                continue
-            started = time.perf_counter()
-            print(f"== {name} seed {seed} ({config.model.scheme}, tasks {config.model.tasks})", flush=True)
-            trainer = Trainer(config, run_dir, ctx=ctx, command=["compare", preset_name, name])
-            history = trainer.fit()
-            deploy = collapse(trainer.model.cpu(), fuse_bn=True)
-            results.setdefault(name, {})[seed] = {
-                "scheme": config.model.scheme,
-                "tasks": list(config.model.tasks),
-                "metrics": history[-1]["val"],
-                "train_params": sum(p.numel() for p in trainer.model.parameters()),
-                "params": count_parameters(deploy),
-                "gmacs": count_macs(deploy, config.data.height, config.data.width) / 1e9,
-                "seconds": time.perf_counter() - started,
-            }
-            cached.write_text(json.dumps({"config": config.to_dict(), "result": results[name][seed]}, indent=1))
-            _write_outputs(results, out, preset_name, seeds, config_path, overrides, delta_mtl)
-    return results
+    size = {"height": base.data.height, "width": base.data.width}
+    data_root = ensure_dataset(work / "data", train=preset.train, val=preset.val, seed=DATA_SEED, **size)
+    test_root = ensure_dataset(work / "test", train=0, val=preset.test, seed=TEST_SEED, **size)
+    row_list = [spec for spec in row_specs() if rows is None or spec[0] in rows] + [parse_extra_row(e) for e in extra_rows]
+    specs = [RunSpec(name, lr, seed, tuple(row_overrides)) for name, row_overrides in row_list for lr in lrs for seed in seeds]
+    meta = {"preset": preset_name, "config": config_path, "overrides": list(overrides), "seeds": list(seeds), "lrs": list(lrs),
+            "rows": [name for name, _ in row_list], "train": preset.train, "val": preset.val, "test": preset.test,
+            "data_seed": DATA_SEED, "test_seed": TEST_SEED, "jobs": jobs, "threads_per_run": threads}
+    results: dict[tuple[str, float, int], dict[str, Any]] = {}
+    args = (config_path, overrides, data_root, test_root, work / "runs", threads)
+    bar = tqdm(total=len(specs), desc="compare runs", unit="run", dynamic_ncols=True)
+    if jobs == 1:
+        for spec in specs:
+            _record(results, *_worker(spec, *args), bar, meta, out)
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_worker, spec, *args) for spec in specs]
+            for future in as_completed(futures):
+                _record(results, *future.result(), bar, meta, out)
+    bar.close()
+    return write_report(results, meta, out)
 
 
-def _write_outputs(results: dict[str, dict[int, dict[str, Any]]], out: Path, preset: str, seeds: Sequence[int], config_path: str, overrides: Sequence[str], delta_mtl: Any) -> None:
-    """Rewrite the markdown, JSON and chart after every run, so a partial comparison is still usable."""
-    from ..metrics import TASK_METRICS
-    from .plots import plot_delta_bars
+def _record(results: dict, spec: RunSpec, result: dict[str, Any] | None, bar: tqdm, meta: dict[str, Any], out: Path) -> None:
+    from .compare_report import write_report
 
-    out.mkdir(parents=True, exist_ok=True)
-    # Δ_MTL per seed against that seed's single-task baselines; then mean ± std over seeds.
-    table_rows = []
-    for name, per_seed in results.items():
-        deltas = []
-        for seed, run in per_seed.items():
-            baseline = {t: results.get(f"single_{t}", {}).get(seed, {}).get("metrics", {}).get(t) for t in run["tasks"]}
-            if len(run["tasks"]) > 1 and all(baseline.values()):
-                try:
-                    deltas.append(float(delta_mtl(run["metrics"], baseline)))
-                except ValueError as exc:  # e.g. a degenerate zero baseline in a tiny smoke run
-                    print(f"warning: no Δ_MTL for {name} seed {seed}: {exc}", file=sys.stderr)
-            elif len(run["tasks"]) == 1:
-                deltas.append(0.0)  # a baseline against itself
-        entry = {"row": name, "scheme": next(iter(per_seed.values()))["scheme"], "tasks": next(iter(per_seed.values()))["tasks"], "seeds": sorted(per_seed)}
-        for key in ("params", "train_params", "gmacs", "seconds"):
-            entry[key] = _mean_std([r[key] for r in per_seed.values()])
-        entry["metrics"] = {
-            t: {m: _mean_std([r["metrics"][t][m] for r in per_seed.values()]) for m in next(iter(per_seed.values()))["metrics"][t]}
-            for t in entry["tasks"]
-        }
-        entry["delta_mtl"] = _mean_std(deltas) if deltas else None
-        table_rows.append(entry)
-    document = {
-        "preset": preset, "seeds": list(seeds), "config": config_path, "overrides": list(overrides),
-        "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-        "metric_split": "val, final epoch", "rows": table_rows, "per_seed": {k: {str(s): v for s, v in r.items()} for k, r in results.items()},
-    }
-    (out / "compare.json").write_text(json.dumps(document, indent=2) + "\n")
-    metric_names = [(t, m) for t in TASKS for m in _metric_keys(TASK_METRICS, t)]
-    header = ["row", "train params", "inference params", "GMACs"] + [f"{t[:3]} {m}" for t, m in metric_names] + ["Δ_MTL %", "time s"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for entry in table_rows:
-        cells = [entry["row"], f"{entry['train_params'][0]:,.0f}", f"{entry['params'][0]:,.0f}", f"{entry['gmacs'][0]:.3f}"]
-        for t, m in metric_names:
-            value = entry["metrics"].get(t, {}).get(m)
-            cells.append("—" if value is None else _pm(value))
-        cells.append("—" if entry["delta_mtl"] is None else (_pm(entry["delta_mtl"], 2) if entry["row"].startswith("single_") is False else "0 (baseline)"))
-        cells.append(f"{entry['seconds'][0]:.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    (out / "compare.md").write_text(
-        f"# Scheme comparison ({preset} preset, seeds {list(seeds)})\n\nConfig: `{config_path}` overrides {list(overrides)}; "
-        f"{document['hardware']}. Metrics: {document['metric_split']}, mean ± std over seeds.\n\n" + "\n".join(lines) + "\n"
-    )
-    bars = [(e["row"], e["delta_mtl"][0], e["delta_mtl"][1]) for e in table_rows if e["delta_mtl"] is not None and not e["row"].startswith("single_")]
-    if bars:
-        plot_delta_bars(bars, out / "delta_mtl.png", f"Δ_MTL vs single-task ({preset}, seeds {list(seeds)})")
-
-
-def _metric_keys(task_metrics: Any, task: str) -> list[str]:
-    """TASK_METRICS[task] as a list of metric names, whatever container the metrics module uses."""
-    entry = task_metrics[task]
-    if isinstance(entry, dict):
-        return list(entry)
-    return [item[0] if isinstance(item, (tuple, list)) else item for item in entry]
-
-
-def _pm(value: tuple[float, float], digits: int = 4) -> str:
-    mean, std = value
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if result is not None:
+        results[(spec.row, spec.lr, spec.seed)] = result
+    bar.update(1)
+    bar.set_postfix_str(spec.name)
+    write_report(results, meta, out)  # after every run, so a partial comparison is still usable
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    run_compare(args.preset, Path(args.work), Path(args.out), config_path=args.config, seeds=args.seeds, rows=args.rows, overrides=args.overrides, extra_rows=args.extra_row)
+    try:
+        run_compare(args.preset, Path(args.work), Path(args.out), config_path=args.config, seeds=args.seeds, lrs=args.lrs, jobs=args.jobs,
+                    rows=args.rows, overrides=args.overrides, extra_rows=args.extra_row)
+    except (CompareError, ValueError) as exc:
+        print(f"mtl-perception compare: {exc}", file=sys.stderr)
+        return 2
     print(f"compare finished in {time.perf_counter() - started:.0f}s; results in {args.out}")
     return 0

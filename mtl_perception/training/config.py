@@ -14,12 +14,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
-from ..model import ARCHITECTURES, SCHEMES, TASKS
+from ..model import ARCHITECTURES, SCHEMES, SVD_INITS, TASKS
 
 WEIGHTINGS = ("equal", "uncertainty", "dwa")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine", "step")
 PHASE_UNITS = ("steps", "epochs")
+PHASE_MODES = ("blocks", "interleaved")
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,7 @@ class ModelConfig:
     scheme: str = "svd_shared"
     rank: Optional[int] = None  # None: full rank, so the factorised form can express every kernel
     expansion: int = 4  # expandnet only
+    svd_init: str = "svd"  # svd: m = singular values; balanced: √S folded into U and V, m = 1
     folded_forward: bool = True  # SVD convs run as one folded conv: same function/gradients, faster on CPU
 
 
@@ -45,6 +47,7 @@ class DataConfig:
     width: int = 160
     augment: bool = False
     num_workers: int = 0
+    in_memory: bool = True  # decode every sample once into compact tensors (no per-step .npy reads)
     train_limit: int = 0  # use only the first N training samples (0: all)
     val_limit: int = 0
 
@@ -56,6 +59,8 @@ class OptimConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
     scale_lr_factor: float = 1.0  # learning-rate multiplier for the task scales m in phase B
+    factor_lr_factor: float = 1.0  # learning-rate multiplier for every SVD factor (U, V, m)
+    factor_weight_decay: Optional[float] = None  # weight decay on SVD factors (None: weight_decay)
     scheduler: str = "cosine"
     step_size: int = 10  # step scheduler: epochs per decay
     gamma: float = 0.5
@@ -64,8 +69,13 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    """Alternating phases for schemes in ALTERNATING_SCHEMES: phase_a units of A, then phase_b of B."""
+    """Alternating phases for schemes in ALTERNATING_SCHEMES.
 
+    blocks: phase_a units of A, then phase_b units of B. interleaved: every batch takes one A
+    step, then one B step (phase_a, phase_b and unit are then unused).
+    """
+
+    mode: str = "blocks"
     unit: str = "steps"
     phase_a: int = 2
     phase_b: int = 1
@@ -94,6 +104,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA only; ignored on CPU
     threads: int = 0  # torch.set_num_threads per process (0: leave torch's default)
+    channels_last: bool = True  # NHWC activations: ~1.4x faster convs on CPU, tensor cores on CUDA
     tensorboard: bool = True
     plots: bool = True
 
@@ -110,6 +121,9 @@ class TrainConfig:
             (self.optim.scheduler in SCHEDULERS, f"optim.scheduler must be one of {SCHEDULERS}"),
             (self.optim.lr > 0, "optim.lr must be > 0"),
             (self.schedule.unit in PHASE_UNITS, f"schedule.unit must be one of {PHASE_UNITS}"),
+            (self.schedule.mode in PHASE_MODES, f"schedule.mode must be one of {PHASE_MODES}"),
+            (self.model.svd_init in SVD_INITS, f"model.svd_init must be one of {SVD_INITS}"),
+            (self.optim.factor_lr_factor > 0 and self.optim.scale_lr_factor > 0, "optim.factor_lr_factor and scale_lr_factor must be > 0"),
             (self.schedule.phase_a >= 1 and self.schedule.phase_b >= 1, "schedule.phase_a and phase_b must be >= 1"),
             (self.epochs >= 1 and self.batch_size >= 1 and self.eval_every >= 1, "epochs, batch_size, eval_every must be >= 1"),
             (self.data.height >= 16 and self.data.width >= 16, "data.height/width must be >= 16"),

@@ -85,3 +85,18 @@ def plot_delta_bars(rows: Sequence[tuple[str, float, float]], path: Path, title:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_val_loss_curves(curves: Mapping[str, Sequence[Sequence[float]]], path: Path, title: str) -> None:
+    """Val loss (sum over tasks) per epoch, one line per seed: shows whether a row has converged."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for seed, points in curves.items():
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=f"seed {seed}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val loss (sum over tasks)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

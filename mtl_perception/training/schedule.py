@@ -10,26 +10,32 @@ JOINT, PHASE_A, PHASE_B = "joint", "A", "B"
 
 @dataclass(frozen=True)
 class PhaseSchedule:
-    """Phase A for `phase_a` units, then phase B for `phase_b` units, repeating.
+    """Which phases each batch steps.
 
-    A unit is an optimizer step or an epoch. Non-alternating schemes are always `joint`.
-    The phase is a pure function of (step, epoch), so resuming needs no extra state.
+    blocks: phase A for `phase_a` units, then phase B for `phase_b` units, repeating; a unit
+    is a batch or an epoch. interleaved: every batch steps A, then B. Non-alternating schemes
+    are always `joint`. The phases are a pure function of (batch, epoch), so resuming needs
+    no extra state.
     """
 
     alternating: bool
     unit: str = "steps"
     phase_a: int = 4
     phase_b: int = 1
+    mode: str = "blocks"
 
     @classmethod
-    def for_scheme(cls, scheme: str, *, unit: str, phase_a: int, phase_b: int) -> "PhaseSchedule":
-        return cls(scheme in ALTERNATING_SCHEMES, unit, phase_a, phase_b)
+    def for_scheme(cls, scheme: str, *, unit: str, phase_a: int, phase_b: int, mode: str = "blocks") -> "PhaseSchedule":
+        return cls(scheme in ALTERNATING_SCHEMES, unit, phase_a, phase_b, mode)
 
-    def phase(self, step: int, epoch: int) -> str:
+    def phases_for(self, batch: int, epoch: int) -> tuple[str, ...]:
+        """The phases to step, in order, on batch number `batch` (counted from the run's start)."""
         if not self.alternating:
-            return JOINT
-        counter = step if self.unit == "steps" else epoch
-        return PHASE_A if counter % (self.phase_a + self.phase_b) < self.phase_a else PHASE_B
+            return (JOINT,)
+        if self.mode == "interleaved":
+            return (PHASE_A, PHASE_B)
+        counter = batch if self.unit == "steps" else epoch
+        return (PHASE_A,) if counter % (self.phase_a + self.phase_b) < self.phase_a else (PHASE_B,)
 
     @property
     def phases(self) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from ..model.network import MIN_DEPTH_M
-from ..model import MultiTaskNet, NetConfig, overparameterize, partition_parameters, set_folded_forward
+from ..model import MultiTaskNet, NetConfig, SVDBasis, SVDConv, overparameterize, partition_parameters, set_folded_forward
 from ..runtime.artifact import IMAGENET_MEAN, IMAGENET_STD
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .config import ModelConfig, TrainConfig, config_from_dict
@@ -64,14 +64,14 @@ def _set_output_bias(conv: nn.Module, value: float) -> None:
             conv.bias.fill_(value)
 
 
-def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, expansion: int, folded_forward: bool, depth_init: float | None = None) -> MultiTaskNet:
+def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, expansion: int, folded_forward: bool, depth_init: float | None = None, svd_init: str = "svd") -> MultiTaskNet:
     """The compact net, then its over-parameterised training form for `scheme`.
 
     depth_init: start the depth head at this depth (its bias through softplus⁻¹), the usual
     bias-to-the-data-mean init. Without it depth starts ~0.7 m and the first hundreds of
     steps only move that bias; every scheme gets the same init, so comparisons stay fair.
     """
-    model = overparameterize(MultiTaskNet(config), scheme, rank=rank, expansion=expansion)
+    model = overparameterize(MultiTaskNet(config), scheme, rank=rank, expansion=expansion, svd_init=svd_init)
     if depth_init is not None and "depth" in config.tasks:
         # Set on the training form: repvgg/expandnet re-initialise their blocks, dropping a compact bias.
         _set_output_bias(model.branches["depth"].head.conv, math.log(math.expm1(max(depth_init - MIN_DEPTH_M, 1e-2))))
@@ -87,7 +87,8 @@ def model_from_checkpoint(state: Mapping[str, Any]) -> MultiTaskNet:
     """Rebuild the training form a checkpoint was saved from and load its weights (eval mode)."""
     with torch.random.fork_rng(devices=[]):  # rebuilding must not move anyone's RNG
         model = build_training_model(
-            NetConfig.from_dict(state["net"]), state["scheme"], rank=state["rank"], expansion=state["expansion"], folded_forward=False
+            NetConfig.from_dict(state["net"]), state["scheme"], rank=state["rank"], expansion=state["expansion"], folded_forward=False,
+            svd_init=state.get("svd_init", "svd"),
         )
     model.load_state_dict(state["model"])
     return model.eval()
@@ -100,9 +101,9 @@ def normalize_images(images: Tensor) -> Tensor:
     return (images - mean) / std
 
 
-def prepare_batch(batch: Mapping[str, Tensor], size: tuple[int, int], device: torch.device) -> tuple[Tensor, dict[str, Tensor]]:
+def prepare_batch(batch: Mapping[str, Tensor], size: tuple[int, int], device: torch.device, memory_format: torch.memory_format = torch.contiguous_format) -> tuple[Tensor, dict[str, Tensor]]:
     """Move a dataset batch to `device` at the network size; labels resize by nearest neighbour."""
-    images = batch["image"].to(device, non_blocking=True).float()
+    images = batch["image"].to(device, non_blocking=True).float().contiguous(memory_format=memory_format)
     targets = {k: batch[k].to(device, non_blocking=True) for k in ("segmentation", "depth", "normals") if k in batch}
     if tuple(images.shape[-2:]) != tuple(size):
         images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
@@ -115,6 +116,16 @@ def prepare_batch(batch: Mapping[str, Tensor], size: tuple[int, int], device: to
 
 def limit(dataset: Dataset, count: int) -> Dataset:
     return Subset(dataset, range(min(count, len(dataset)))) if count > 0 else dataset
+
+
+def load_split(root: str, split: str, *, count: int, in_memory: bool, augment: bool = False, seed: int | None = None) -> Dataset:
+    """A split of an MTAN dataset, its first `count` samples (0: all), optionally held in memory."""
+    from ..data import InMemoryDataset, MTANDataset
+
+    source = MTANDataset(root, split, augment=augment, seed=seed)
+    if not in_memory:
+        return limit(source, count)
+    return InMemoryDataset(source, limit=count, progress=True)
 
 
 def build_optimizer(params: Sequence[Any], config: TrainConfig) -> torch.optim.Optimizer:
@@ -134,20 +145,42 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> to
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
+def svd_factors(model: nn.Module) -> set[int]:
+    """ids of every SVD factor parameter (U, V and m) in a training form."""
+    ids = set()
+    for module in model.modules():
+        if isinstance(module, SVDBasis):
+            ids.update((id(module.u), id(module.v)))
+        elif isinstance(module, SVDConv):
+            ids.add(id(module.m))
+    return ids
+
+
+def param_groups(params: Sequence[nn.Parameter], factors: set[int], config: TrainConfig, lr_scale: float = 1.0) -> list[dict[str, Any]]:
+    """Plain parameters at the base rate; SVD factors at factor_lr_factor and their own decay."""
+    o = config.optim
+    plain = [p for p in params if id(p) not in factors]
+    factor = [p for p in params if id(p) in factors]
+    groups = [{"params": plain, "lr": o.lr * lr_scale}] if plain else []
+    if factor:
+        decay = o.weight_decay if o.factor_weight_decay is None else o.factor_weight_decay
+        groups.append({"params": factor, "lr": o.lr * lr_scale * o.factor_lr_factor, "weight_decay": decay})
+    return groups
+
+
 def build_optimizers(model: MultiTaskNet, weighting: LossWeighting, schedule: PhaseSchedule, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """One optimizer per phase. requires_grad never changes; a phase simply steps only its own set."""
     extra = list(weighting.parameters())  # uncertainty log-variances weight the joint/phase-A loss
+    factors = svd_factors(model)
     if not schedule.alternating:
-        return {JOINT: build_optimizer(list(model.parameters()) + extra, config)}
+        return {JOINT: build_optimizer(param_groups(list(model.parameters()) + extra, factors, config), config)}
     part = partition_parameters(model)
     scales = [p for t in model.config.tasks for p in part.task_scales[t]]
     private = [p for t in model.config.tasks for p in part.task_private[t]]
-    phase_b_groups = [{"params": private}]
-    if scales:
-        phase_b_groups.append({"params": scales, "lr": config.optim.lr * config.optim.scale_lr_factor})
+    phase_b_groups = param_groups(private, factors, config) + param_groups(scales, factors, config, config.optim.scale_lr_factor)
     phase_a_params = part.shared + (private if config.schedule.private_in_phase_a else []) + extra
     return {
-        PHASE_A: build_optimizer(phase_a_params, config),
+        PHASE_A: build_optimizer(param_groups(phase_a_params, factors, config), config),
         PHASE_B: build_optimizer(phase_b_groups, config),
     }
 
@@ -165,7 +198,7 @@ def _reduce_meter(meter: Any) -> None:
 
 
 @torch.no_grad()
-def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str], num_classes: int, size: tuple[int, int], device: torch.device) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str], num_classes: int, size: tuple[int, int], device: torch.device, memory_format: torch.memory_format = torch.contiguous_format) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Metrics per task over the whole loader (all ranks) and the mean loss per task."""
     from ..metrics import make_meters
 
@@ -174,7 +207,7 @@ def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str]
     was_training = model.training
     model.eval()
     for batch in loader:
-        images, targets = prepare_batch(batch, size, device)
+        images, targets = prepare_batch(batch, size, device, memory_format)
         outputs = model(images)
         for i, (task, value) in enumerate(task_losses(outputs, targets).items()):
             loss_sums[i] += float(value) * images.shape[0]
@@ -198,7 +231,7 @@ class Trainer:
     """Owns model, data, optimizers and logs for one run directory."""
 
     def __init__(self, config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ctx: DistContext | None = None, command: Sequence[str] | None = None) -> None:
-        from ..data import CLASS_NAMES, PALETTE, MTANDataset
+        from ..data import CLASS_NAMES, PALETTE
 
         self.config = config
         self.ctx = ctx or init_distributed(config.device)
@@ -217,8 +250,9 @@ class Trainer:
         random.seed(config.seed)
 
         # Data: a DistributedSampler even on one process, so shuffling is a function of (seed, epoch).
-        self.train_set = limit(MTANDataset(config.data.root, "train", augment=config.data.augment, seed=config.seed), config.data.train_limit)
-        self.val_set = limit(MTANDataset(config.data.root, "val"), config.data.val_limit)
+        d = config.data
+        self.train_set = load_split(d.root, "train", count=d.train_limit, in_memory=d.in_memory, augment=d.augment, seed=config.seed)
+        self.val_set = load_split(d.root, "val", count=d.val_limit, in_memory=d.in_memory)
         self.train_sampler = DistributedSampler(self.train_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True, seed=config.seed)
         val_sampler = DistributedSampler(self.val_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=False)
         per_rank = len(self.train_sampler)
@@ -228,22 +262,24 @@ class Trainer:
         # Model: compact net → training form for the scheme; optional DDP wrapper for the forward.
         self.net_config = net_config(config.model, len(self.class_names))
         m = config.model
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = build_training_model(
             self.net_config, m.scheme, rank=m.rank, expansion=m.expansion, folded_forward=m.folded_forward,
-            depth_init=mean_depth(self.train_set) if "depth" in self.tasks else None,
-        ).to(self.device)
+            depth_init=mean_depth(self.train_set) if "depth" in self.tasks else None, svd_init=m.svd_init,
+        ).to(self.device, memory_format=self.memory_format)
         self.forward_model: nn.Module = self.model
         if self.ctx.enabled:
             # Every parameter gets a gradient in every phase (requires_grad is fixed), so no unused-parameter scan.
             self.forward_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None, find_unused_parameters=False)
         self.weighting = build_weighting(config.loss.weighting, self.tasks, dwa_temperature=config.loss.dwa_temperature).to(self.device)
-        self.schedule = PhaseSchedule.for_scheme(m.scheme, unit=config.schedule.unit, phase_a=config.schedule.phase_a, phase_b=config.schedule.phase_b)
+        sc = config.schedule
+        self.schedule = PhaseSchedule.for_scheme(m.scheme, unit=sc.unit, phase_a=sc.phase_a, phase_b=sc.phase_b, mode=sc.mode)
         self.optimizers = build_optimizers(self.model, self.weighting, self.schedule, config)
         self.schedulers = {phase: build_scheduler(opt, config) for phase, opt in self.optimizers.items()}
         self.use_amp = config.amp and self.device.type == "cuda"  # AMP on CUDA only
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
 
-        self.epoch, self.step = 0, 0
+        self.epoch, self.step, self.batches = 0, 0, 0  # optimizer steps and batches (interleaved: 2 steps a batch)
         self.history: list[dict[str, Any]] = []
         self.best_score, self.best_epoch = math.inf, -1
         self.last_val: dict[str, dict[str, float]] | None = None
@@ -266,6 +302,7 @@ class Trainer:
             "scheme": self.config.model.scheme,
             "rank": self.config.model.rank,
             "expansion": self.config.model.expansion,
+            "svd_init": self.config.model.svd_init,
             "config": self.config.to_dict(),
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "weighting": {k: v.detach().cpu() for k, v in self.weighting.state_dict().items()},
@@ -275,6 +312,7 @@ class Trainer:
             "rng": capture_rng(),
             "epoch": self.epoch,  # the next epoch to run
             "step": self.step,
+            "batches": self.batches,
             "history": self.history,
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
@@ -297,6 +335,7 @@ class Trainer:
             self.schedulers[phase].load_state_dict(state["schedulers"][phase])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.batches = int(state.get("batches", self.step))
         self.history = list(state["history"])
         self.best_score, self.best_epoch = float(state["best_score"]), int(state["best_epoch"])
         self.last_val = state["val_metrics"]
@@ -304,11 +343,27 @@ class Trainer:
 
     # ------------------------------------------------------------------ one optimizer step
 
+    def train_batch(self, batch: Mapping[str, Tensor], phases: Sequence[str]) -> dict[str, float]:
+        """Step each phase in turn on one batch; returns the first phase's task losses."""
+        images, targets = prepare_batch(batch, self.size, self.device, self.memory_format)
+        results = [self._step(images, targets, phase) for phase in phases]
+        return results[0]
+
     def train_step(self, batch: Mapping[str, Tensor], phase: str) -> dict[str, float]:
-        images, targets = prepare_batch(batch, self.size, self.device)
+        return self.train_batch(batch, (phase,))
+
+    def _forward(self, images: Tensor, phase: str) -> dict[str, Tensor]:
+        if phase != PHASE_B:
+            return self.forward_model(images)
+        # Phase B moves nothing in the trunk, so its backward pass would be wasted work (DESIGN §1).
+        with torch.no_grad():
+            features = self.model.trunk(images)
+        return self.model.forward_branches(features)
+
+    def _step(self, images: Tensor, targets: Mapping[str, Tensor], phase: str) -> dict[str, float]:
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
         with autocast:
-            outputs = self.forward_model(images)
+            outputs = self._forward(images, phase)
             losses = task_losses(outputs, targets)
         # Phase B: each task's m and private parameters only influence that task's output, so
         # the gradient of the plain sum w.r.t. them is exactly the gradient of the task's own loss.
@@ -319,6 +374,8 @@ class Trainer:
         self.weighting.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         average_gradients(self.weighting.parameters())
+        if phase == PHASE_B and self.ctx.enabled:  # phase B bypasses DDP's forward, so reduce here
+            average_gradients([p for group in optimizer.param_groups for p in group["params"]])
         if self.config.optim.grad_clip > 0:
             self.scaler.unscale_(optimizer)
             params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -346,13 +403,15 @@ class Trainer:
             phase_steps = {p: 0 for p in self.schedule.phases}
             bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.ctx.is_main, leave=False, dynamic_ncols=True, mininterval=1.0)
             for batch in bar:
-                phase = self.schedule.phase(self.step, epoch)
-                losses = self.train_step(batch, phase)
-                phase_steps[phase] += 1
+                phases = self.schedule.phases_for(self.batches, epoch)
+                losses = self.train_batch(batch, phases)
+                self.batches += 1
+                for phase in phases:
+                    phase_steps[phase] += 1
                 for i, task in enumerate(self.tasks):
                     sums[i] += losses[task]
                 sums[-1] += 1
-                bar.set_postfix({"ph": phase, **{t[:3]: f"{v:.3f}" for t, v in losses.items()}})
+                bar.set_postfix({"ph": "".join(phases), **{t[:3]: f"{v:.3f}" for t, v in losses.items()}})
                 if self.writer is not None and self.step % 10 == 0:
                     for task, value in losses.items():
                         self.writer.add_scalar(f"train_step/{task}", value, self.step)
@@ -370,7 +429,7 @@ class Trainer:
                 "lr": float(next(iter(self.optimizers.values())).param_groups[0]["lr"]),
             }
             if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-                metrics, val_losses = run_validation(self.model, self.val_loader, tasks=self.tasks, num_classes=self.net_config.num_classes, size=self.size, device=self.device)
+                metrics, val_losses = self.evaluate(self.val_loader)
                 record["val"], record["val_loss"] = metrics, val_losses
                 self.last_val = metrics
             record["seconds"] = time.perf_counter() - started
@@ -384,6 +443,10 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         return self.history
+
+    def evaluate(self, loader: DataLoader) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        """Metrics and mean losses per task of the current model over `loader`."""
+        return run_validation(self.model, loader, tasks=self.tasks, num_classes=self.net_config.num_classes, size=self.size, device=self.device, memory_format=self.memory_format)
 
     def _end_of_epoch(self, record: dict[str, Any]) -> None:
         # Best on the val loss (equal-weighted sum over tasks): one scalar, never the test split.
@@ -417,7 +480,7 @@ class Trainer:
 
         plot_curves(self.history, self.out_dir / "curves.png")
         batch = next(iter(self.val_loader))
-        images, targets = prepare_batch(batch, self.size, self.device)
+        images, targets = prepare_batch(batch, self.size, self.device, self.memory_format)
         with torch.no_grad():
             self.model.eval()
             outputs = self.model(images[:4])

@@ -1,0 +1,129 @@
+"""The comparison's tables and charts: chosen learning rates, test metrics, Δ_MTL and paired intervals.
+
+A row is summarised once all of its (lr, seed) runs have finished; until then it is listed
+as pending, so a partial report never mixes complete and incomplete rows.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..metrics import TASK_METRICS, delta_mtl
+from .compare_stats import Interval, choose_multitask_lr, choose_single_lr, mean_std, row_deltas
+
+Results = Mapping[tuple[str, float, int], Mapping[str, Any]]
+
+
+def _by_row(results: Results, meta: Mapping[str, Any]) -> dict[str, dict[float, dict[int, Mapping[str, Any]]]]:
+    """{row: {lr: {seed: result}}} for the rows whose every run has finished."""
+    complete = {}
+    for row in meta["rows"]:
+        grid = {lr: {seed: results.get((row, lr, seed)) for seed in meta["seeds"]} for lr in meta["lrs"]}
+        if all(run is not None for runs in grid.values() for run in runs.values()):
+            complete[row] = grid
+    return complete
+
+
+def summarise(results: Results, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Per row: the chosen lr, test metrics (mean ± std), test Δ_MTL and its paired difference to `none`."""
+    grid = _by_row(results, meta)
+    singles = {}
+    summary: dict[str, Any] = {"rows": {}, "pending": [r for r in meta["rows"] if r not in grid]}
+    for task in TASK_METRICS:
+        row = f"single_{task}"
+        if row in grid:
+            lr = choose_single_lr(grid[row], task)
+            singles[task] = grid[row][lr]
+            summary["rows"][row] = _entry(row, lr, grid[row], None)
+    for row, by_lr in grid.items():
+        if row.startswith("single_"):
+            continue
+        tasks = next(iter(next(iter(by_lr.values())).values()))["tasks"]
+        if not all(task in singles for task in tasks):
+            summary["pending"].append(row)
+            continue
+        lr = choose_multitask_lr(by_lr, singles, delta_mtl)
+        entry = _entry(row, lr, by_lr, row_deltas(by_lr[lr], singles, "test", delta_mtl))
+        entry["val_delta_by_lr"] = {str(l): mean_std(list(row_deltas(runs, singles, "val", delta_mtl).values())) for l, runs in by_lr.items()}
+        summary["rows"][row] = entry
+    reference = summary["rows"].get("none", {}).get("test_delta_by_seed")
+    for row, entry in summary["rows"].items():
+        deltas = entry.get("test_delta_by_seed")
+        if reference is not None and deltas is not None and row != "none":
+            paired = Interval.of([deltas[s] - reference[s] for s in sorted(deltas)])
+            entry["vs_none"] = asdict(paired) | {"excludes_zero": paired.excludes_zero}
+    return summary
+
+
+def _entry(row: str, lr: float, by_lr: Mapping[float, Mapping[int, Mapping[str, Any]]], test_deltas: Mapping[int, float] | None) -> dict[str, Any]:
+    runs = by_lr[lr]
+    first = next(iter(runs.values()))
+    entry: dict[str, Any] = {"row": row, "scheme": first["scheme"], "tasks": first["tasks"], "lr": lr, "seeds": sorted(runs)}
+    for key in ("params", "train_params", "gmacs", "seconds"):
+        entry[key] = mean_std([r[key] for r in runs.values()])
+    entry["test"] = {t: {m: mean_std([r["metrics"]["test"][t][m] for r in runs.values()]) for m in first["metrics"]["test"][t]} for t in first["tasks"]}
+    if test_deltas is not None:
+        entry["test_delta_by_seed"] = {int(s): d for s, d in test_deltas.items()}
+        entry["test_delta"] = mean_std(list(test_deltas.values()))
+    entry["val_loss_curves"] = {str(s): r["val_loss_curve"] for s, r in runs.items()}
+    return entry
+
+
+def _pm(value: tuple[float, float], digits: int = 4) -> str:
+    return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
+
+
+def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any], hardware: str) -> str:
+    metric_names = [(t, m) for t, ms in TASK_METRICS.items() for m in ms]
+    header = ["row", "lr", "params", "GMACs"] + [f"{t[:3]} {m}" for t, m in metric_names] + ["Δ_MTL % (test)", "vs none (paired, 95 % CI)", "time s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in summary["rows"].values():
+        cells = [entry["row"], f"{entry['lr']:g}", f"{entry['params'][0]:,.0f}", f"{entry['gmacs'][0]:.3f}"]
+        cells += ["—" if t not in entry["test"] else _pm(entry["test"][t][m], 3) for t, m in metric_names]
+        cells.append(_pm(entry["test_delta"], 2) if "test_delta" in entry else "0 (baseline)")
+        vs = entry.get("vs_none")
+        cells.append("—" if vs is None else f"{vs['mean']:+.2f} [{vs['low']:+.2f}, {vs['high']:+.2f}]")
+        cells.append(f"{entry['seconds'][0]:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lr_lines = ["| row | " + " | ".join(f"lr {lr:g}" for lr in meta["lrs"]) + " |", "|---|" + "---|" * len(meta["lrs"])]
+    for entry in summary["rows"].values():
+        if "val_delta_by_lr" in entry:
+            lr_lines.append(f"| {entry['row']} | " + " | ".join(_pm(tuple(entry["val_delta_by_lr"][str(lr)]), 2) for lr in meta["lrs"]) + " |")
+    pending = f"\n\nPending (not all runs finished): {', '.join(summary['pending'])}." if summary["pending"] else ""
+    return (
+        f"# Scheme comparison ({meta['preset']} preset)\n\n"
+        f"Config `{meta['config']}`, overrides {meta['overrides']}; {meta['train']} train / {meta['val']} val frames "
+        f"(seed {meta['data_seed']}), {meta['test']} test frames (seed {meta['test_seed']}, used for nothing else); "
+        f"seeds {meta['seeds']}; lr grid {meta['lrs']}; {hardware}.\n\n"
+        "Each row's lr is chosen on val; metrics below are on the test split, final epoch, mean ± std over seeds. "
+        "Δ_MTL is against the single-task baselines of the same seed; 'vs none' is the paired per-seed difference "
+        "of Δ_MTL with its 95 % t-interval.\n\n" + "\n".join(lines) +
+        "\n\n## Val Δ_MTL % per learning rate (the choice above)\n\n" + "\n".join(lr_lines) + pending + "\n"
+    )
+
+
+def write_report(results: Results, meta: Mapping[str, Any], out: Path) -> dict[str, Any]:
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(results, meta)
+    hardware = f"{platform.processor() or platform.machine()}, {meta['jobs']} parallel run(s) × {meta['threads_per_run']} torch threads, torch {torch.__version__}"
+    document = {"meta": dict(meta), "hardware": hardware, "summary": summary,
+                "runs": [dict(r) for _, r in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2]))]}
+    (out / "compare.json").write_text(json.dumps(document, indent=1) + "\n")
+    (out / "compare.md").write_text(markdown(summary, meta, hardware))
+    _plots(summary, meta, out)
+    return document
+
+
+def _plots(summary: Mapping[str, Any], meta: Mapping[str, Any], out: Path) -> None:
+    from .plots import plot_delta_bars, plot_val_loss_curves
+
+    bars = [(e["row"], e["test_delta"][0], e["test_delta"][1]) for e in summary["rows"].values() if "test_delta" in e]
+    if bars:
+        plot_delta_bars(bars, out / "delta_mtl.png", f"test Δ_MTL vs single-task ({meta['preset']}, seeds {meta['seeds']})")
+    if "none" in summary["rows"]:
+        plot_val_loss_curves(summary["rows"]["none"]["val_loss_curves"], out / "none_val_loss.png", f"none (lr {summary['rows']['none']['lr']:g}): val loss sum per epoch")
