@@ -19,12 +19,12 @@ def resume_config(root):
 
 
 def test_resume_matches_uninterrupted_run(data_root):
-    straight = Trainer(resume_config(data_root), data_root / "straight").fit()
+    straight = Trainer.from_config(resume_config(data_root), data_root / "straight").fit()
 
     killed_dir = data_root / "killed"
-    Trainer(resume_config(data_root), killed_dir).fit(stop_after_epoch=1)  # "killed" after epoch 1
+    Trainer.from_config(resume_config(data_root), killed_dir).fit(stop_after_epoch=1)  # "killed" after epoch 1
     torch.manual_seed(12345)  # a fresh process would not share the first run's RNG state
-    resumed_trainer = Trainer(resume_config(data_root), killed_dir, resume=True)
+    resumed_trainer = Trainer.from_config(resume_config(data_root), killed_dir, resume=True)
     assert resumed_trainer.epoch == 1 and resumed_trainer.step == 2
     resumed = resumed_trainer.fit()
 

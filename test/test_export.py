@@ -10,14 +10,14 @@ from mtl_perception.cli import main
 from mtl_perception.runtime import load_artifact, load_engine, read_meta
 from mtl_perception.training.checkpoint import load_checkpoint
 from mtl_perception.training.export import export_checkpoint
-from mtl_perception.training.trainer import model_from_checkpoint, normalize_images
+from mtl_perception.training.build import model_from_checkpoint, normalize_images
 
 torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from mtl_perception.data import make_dataset
+    from mtl_perception.tools import make_dataset
 
     root = tmp_path_factory.mktemp("export")
     args = argparse.Namespace(out=root / "data", train=4, val=2, height=32, width=48, seed=0, preview=0, overwrite=False)

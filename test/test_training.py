@@ -10,7 +10,8 @@ from mtl_perception.training.config import load_config
 from mtl_perception.training.losses import depth_loss, normal_loss, segmentation_loss
 from mtl_perception.training.schedule import JOINT, PHASE_A, PHASE_B, PhaseSchedule
 from mtl_perception.training.losses import task_losses
-from mtl_perception.training.trainer import Trainer, prepare_batch
+from mtl_perception.training.build import prepare_batch
+from mtl_perception.training.trainer import Trainer
 from mtl_perception.training.weighting import DWAWeighting, UncertaintyWeighting
 
 torch.set_num_threads(2)
@@ -64,7 +65,7 @@ def test_phase_schedule():
 
 @pytest.mark.parametrize("scheme", ["none", "svd_shared"])
 def test_few_steps_lower_the_loss(data_root, scheme):
-    trainer = Trainer(tiny_config(data_root, f"model.scheme={scheme}", "optim.lr=2e-2", "schedule.phase_a=2", "schedule.phase_b=1"), data_root / f"run_{scheme}")
+    trainer = Trainer.from_config(tiny_config(data_root, f"model.scheme={scheme}", "optim.lr=2e-2", "schedule.phase_a=2", "schedule.phase_b=1"), data_root / f"run_{scheme}")
     batch = next(iter(trainer.train_loader))
     first = None
     for batch_number in range(9):  # A, A, B, A, A, B, ... for svd_shared
@@ -95,7 +96,7 @@ SCHEDULE_VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(SCHEDULE_VARIANTS))
 def test_phase_a_freezes_scales_and_phase_b_freezes_shared(data_root, variant):
-    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", *SCHEDULE_VARIANTS[variant]), data_root / f"run_phases_{variant}")
+    trainer = Trainer.from_config(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", *SCHEDULE_VARIANTS[variant]), data_root / f"run_phases_{variant}")
     part = partition_parameters(trainer.model)
     scales = [p for ps in part.task_scales.values() for p in ps]
     private = [p for ps in part.task_private.values() for p in ps]
@@ -118,7 +119,7 @@ def test_phase_a_freezes_scales_and_phase_b_freezes_shared(data_root, variant):
 
 def test_fit_writes_logs_and_plots(data_root):
     out = data_root / "run_fit"
-    trainer = Trainer(tiny_config(data_root, "epochs=2", "plots=true", "tensorboard=true", "loss.weighting=uncertainty"), out)
+    trainer = Trainer.from_config(tiny_config(data_root, "epochs=2", "plots=true", "tensorboard=true", "loss.weighting=uncertainty"), out)
     history = trainer.fit()
     assert len(history) == 2 and set(history[-1]["val"]) == {"segmentation", "depth", "normals"}
     for name in ("last.pt", "best.pt", "metrics.csv", "curves.png", "val_predictions.png", "config.yaml"):
@@ -129,7 +130,7 @@ def test_fit_writes_logs_and_plots(data_root):
 
 @pytest.mark.parametrize("mode", ["blocks", "interleaved"])
 def test_private_in_phase_a_option_keeps_scales_frozen(data_root, mode):
-    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", "schedule.private_in_phase_a=true", f"schedule.mode={mode}"), data_root / f"run_private_{mode}")
+    trainer = Trainer.from_config(tiny_config(data_root, "model.scheme=svd_shared", "optim.lr=1e-2", "schedule.private_in_phase_a=true", f"schedule.mode={mode}"), data_root / f"run_private_{mode}")
     part = partition_parameters(trainer.model)
     scales = [p for ps in part.task_scales.values() for p in ps]
     heads = [branch.head.conv.bias for branch in trainer.model.branches.values()]
@@ -140,7 +141,7 @@ def test_private_in_phase_a_option_keeps_scales_frozen(data_root, mode):
 
 
 def test_interleaved_batch_steps_phase_a_then_phase_b(data_root):
-    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "schedule.mode=interleaved"), data_root / "run_interleaved")
+    trainer = Trainer.from_config(tiny_config(data_root, "model.scheme=svd_shared", "schedule.mode=interleaved"), data_root / "run_interleaved")
     history = trainer.fit()
     batches = len(trainer.train_loader)
     assert history[-1]["phase_steps"] == {PHASE_A: batches, PHASE_B: batches}
@@ -149,7 +150,7 @@ def test_interleaved_batch_steps_phase_a_then_phase_b(data_root):
 
 def test_phase_b_without_trunk_graph_gives_the_same_gradients(data_root):
     """Phase B's no-graph trunk gives exactly the gradients a full forward gives its parameters."""
-    trainer = Trainer(tiny_config(data_root, "model.scheme=svd_shared", "model.task_layers=2"), data_root / "run_nograph")
+    trainer = Trainer.from_config(tiny_config(data_root, "model.scheme=svd_shared", "model.task_layers=2"), data_root / "run_nograph")
     images, targets = prepare_batch(next(iter(trainer.train_loader)), trainer.size, trainer.device, trainer.memory_format)
     phase_b = [p for group in trainer.optimizers[PHASE_B].param_groups for p in group["params"]]
     state = copy.deepcopy(trainer.model.state_dict())

@@ -68,6 +68,10 @@ class SVDConv(nn.Module):
     def fold(self) -> tuple[Tensor, Tensor | None]:
         return fold_svd_factors(self.basis.u, self.m, self.basis.v), self.bias
 
+    @torch.no_grad()
+    def set_output_bias(self, value: float) -> None:
+        self.bias.fill_(value)
+
 
 def shared_svd_convs(convs: list[nn.Conv2d], rank: int | None = None, *, balanced: bool = False) -> list[SVDConv]:
     """Factorise same-shaped task convs with one shared U, V and one m per task.
@@ -130,6 +134,14 @@ class RepVGGConv(nn.Module):
             out = out + self.bn_identity(x)
         return out
 
+    @torch.no_grad()
+    def set_output_bias(self, value: float) -> None:
+        # The folded bias is the sum of the branches' BN shifts: put it all on the k×k branch.
+        for bn in (self.bn_kxk, self.bn_1x1, self.bn_identity):
+            if bn is not None:
+                bn.bias.zero_()
+        self.bn_kxk.bias.fill_(value)
+
     def fold(self) -> tuple[Tensor, Tensor]:
         k = self.geometry.kernel_size
         weight, bias = fuse_conv_bn(self.conv_kxk.weight, None, self.bn_kxk)
@@ -170,6 +182,10 @@ class ExpandConv(nn.Module):
             weight, bias = self.fold()
             return F.conv2d(x, weight, bias, stride=g.stride, padding=g.padding)
         return self.project(self.core(self.expand(x)))
+
+    @torch.no_grad()
+    def set_output_bias(self, value: float) -> None:
+        self.project.bias.fill_(value)
 
     def fold(self) -> tuple[Tensor, Tensor | None]:
         weight = compose_expansion(self.expand.weight, self.core.weight, self.project.weight)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 
@@ -67,6 +68,16 @@ class ConvUnit(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.bn(self.conv(x)))
+
+    @torch.no_grad()
+    def set_output_bias(self, value: float) -> None:
+        """Give a unit without BN (a head) the constant output offset `value`, whatever its conv is."""
+        if self.has_norm:
+            raise ValueError("a unit with BN has no output bias of its own (BN's shift sets it)")
+        if isinstance(self.conv, nn.Conv2d):
+            self.conv.bias.fill_(value)
+        else:
+            self.conv.set_output_bias(value)  # training blocks own their bias layout
 
 
 def conv_units(module: nn.Module) -> list[tuple[str, ConvUnit]]:

@@ -135,7 +135,7 @@ def train_run(spec: RunSpec, config: Any, run_dir: Path, test_root: Path, *, sto
         raise CompareError(f"{run_dir} holds a run of another configuration; pass a fresh --work (nothing was deleted)")
     started = time.perf_counter()
     device = torch.device(config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-    trainer = Trainer(config, run_dir, resume=resume, ctx=DistContext(0, 1, 0, device), command=["compare", spec.name])
+    trainer = Trainer.from_config(config, run_dir, resume=resume, ctx=DistContext(0, 1, 0, device), command=["compare", spec.name])
     history = trainer.fit(stop_after_epoch=stop_after_epoch)
     if trainer.epoch < config.epochs:
         return None

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
-from ..model import ARCHITECTURES, SCHEMES, SVD_INITS, TASKS
+from ..model import ARCHITECTURES, SCHEMES, SVD_INITS, TASKS, NetConfig
 
 WEIGHTINGS = ("equal", "uncertainty", "dwa")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -37,6 +37,10 @@ class ModelConfig:
     rank: Optional[int] = None  # None: full rank, so the factorised form can express every kernel
     expansion: int = 4  # expandnet only
     svd_init: str = "svd"  # svd: m = singular values; balanced: √S folded into U and V, m = 1
+
+    def net_config(self, num_classes: int) -> NetConfig:
+        """The compact architecture these keys describe (the one bridge to the model's config)."""
+        return NetConfig(arch=self.arch, tasks=tuple(self.tasks), num_classes=num_classes, width=self.width, task_layers=self.task_layers)
     folded_forward: bool = True  # SVD convs run as one folded conv: same function/gradients, faster on CPU
 
 

@@ -65,7 +65,3 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
         dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
         param.grad.div_(world)
 
-
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()

@@ -29,7 +29,7 @@ def load_for_eval(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         net, meta = load_artifact(path)
         return net, {"tasks": meta.tasks, "num_classes": meta.net.num_classes, "size": (meta.input_height, meta.input_width), "kind": "artifact"}
     from .checkpoint import load_checkpoint
-    from .trainer import model_from_checkpoint
+    from .build import model_from_checkpoint
 
     state = load_checkpoint(path)
     model = model_from_checkpoint(state)
@@ -39,7 +39,7 @@ def load_for_eval(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 def evaluate(model_path: str | Path, data_root: str | Path, *, split: str = "val", batch_size: int = 8, device: str = "auto") -> dict[str, dict[str, float]]:
     from ..data import MTANDataset
     from ..runtime import resolve_device
-    from .trainer import run_validation
+    from .validation import run_validation
 
     model, info = load_for_eval(model_path)
     target = resolve_device(device)

@@ -51,7 +51,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, name: str | No
     from ..model import collapse
     from ..runtime import Engine, load_artifact, save_artifact
     from .checkpoint import load_checkpoint
-    from .trainer import model_from_checkpoint, normalize_images
+    from .build import model_from_checkpoint, normalize_images
 
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state)

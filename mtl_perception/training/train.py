@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = init_distributed(config.device)
     try:
-        trainer = Trainer(config, args.out, resume=args.resume, ctx=ctx, command=["mtl-perception", "train", *sys.argv[2:]] if sys.argv[1:2] == ["train"] else sys.argv)
+        trainer = Trainer.from_config(config, args.out, resume=args.resume, ctx=ctx, command=["mtl-perception", "train", *sys.argv[2:]] if sys.argv[1:2] == ["train"] else sys.argv)
         history = trainer.fit()
         if ctx.is_main and history:
             print(f"done: best epoch {trainer.best_epoch}, checkpoints in {args.out}")
