@@ -113,26 +113,22 @@ def effective_step(net_config: NetConfig, train: TrainConfig, scheme: str, steps
     return sum(float((after[k] - before[k]).norm() / before[k].norm()) for k in before) / len(before)
 
 
+EFFECTIVE_STEP_VARIANTS = {  # label: (scheme, svd_init, schedule mode, factor lr multiplier)
+    "none": ("none", "svd", "blocks", 1.0),
+    "svd_shared, svd init, blocks 2:1": ("svd_shared", "svd", "blocks", 1.0),
+    "svd_shared_joint, svd init": ("svd_shared_joint", "svd", "blocks", 1.0),
+    "svd_shared_joint, balanced": ("svd_shared_joint", "balanced", "blocks", 1.0),
+    "svd_shared_joint, balanced, factor lr x2": ("svd_shared_joint", "balanced", "blocks", 2.0),
+    "svd_shared, balanced, interleaved": ("svd_shared", "balanced", "interleaved", 1.0),
+}
+
+
 def effective_steps(net_config: NetConfig, steps: int, size: tuple[int, int]) -> list[list[object]]:
-    variants = {
-        "none": ("none", []),
-        "svd_shared (svd init)": ("svd_shared", []),
-        "svd_shared_joint (svd init)": ("svd_shared_joint", []),
-        "svd_shared_joint balanced": ("svd_shared_joint", ["balanced"]),
-        "svd_shared_joint balanced, factor lr x2": ("svd_shared_joint", ["balanced", 2.0]),
-        "svd_shared balanced interleaved": ("svd_shared", ["balanced", "interleaved"]),
-    }
     rows, reference = [], None
-    for label, (scheme, options) in variants.items():
+    for label, (scheme, svd_init, mode, factor_lr) in EFFECTIVE_STEP_VARIANTS.items():
         train = TrainConfig()
-        train.optim.lr = 2e-3
-        for option in options:
-            if option == "balanced":
-                train.model.svd_init = "balanced"
-            elif option == "interleaved":
-                train.schedule.mode = "interleaved"
-            else:
-                train.optim.factor_lr_factor = float(option)
+        train.optim.lr, train.optim.factor_lr_factor = 2e-3, factor_lr
+        train.model.svd_init, train.schedule.mode = svd_init, mode
         change = effective_step(net_config, train, scheme, steps, size)
         reference = change if reference is None else reference
         rows.append([label, change, change / reference])
@@ -152,7 +148,7 @@ def main() -> int:
     rate = matmul_rate()
     rows = []
     for size in SIZES:
-        rows += throughput(net_config, TrainConfig(), size, args.batch, args.trials, rate)
+        rows += throughput(net_config, TrainConfig(), size, args.batch, args.trials, rate)  # the default recipe per scheme
     header = ["size", "scheme", "images/s", "time/image vs none", "achieved GFLOP/s", "of matmul rate"]
     print(f"matmul rate: {rate / 1e9:.1f} GFLOP/s (2048² fp32, this run)")
     print_table("Training throughput (batch %d, width %g, channels_last)" % (args.batch, args.width), header, rows)

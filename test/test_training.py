@@ -65,7 +65,7 @@ def test_phase_schedule():
 
 @pytest.mark.parametrize("scheme", ["none", "svd_shared"])
 def test_few_steps_lower_the_loss(data_root, scheme):
-    trainer = Trainer.from_config(tiny_config(data_root, f"model.scheme={scheme}", "optim.lr=2e-2", "schedule.phase_a=2", "schedule.phase_b=1"), data_root / f"run_{scheme}")
+    trainer = Trainer.from_config(tiny_config(data_root, f"model.scheme={scheme}", "optim.lr=2e-2", "schedule.mode=blocks", "schedule.phase_a=2", "schedule.phase_b=1"), data_root / f"run_{scheme}")
     batch = next(iter(trainer.train_loader))
     first = None
     for batch_number in range(9):  # A, A, B, A, A, B, ... for svd_shared
@@ -85,9 +85,9 @@ def _changed(params, before):
 
 
 SCHEDULE_VARIANTS = {
-    "blocks": [],
-    "blocks_balanced": ["model.svd_init=balanced"],
-    "interleaved": ["schedule.mode=interleaved", "model.svd_init=balanced"],
+    "blocks": ["schedule.mode=blocks", "model.svd_init=svd"],
+    "blocks_balanced": ["schedule.mode=blocks", "model.svd_init=balanced"],
+    "interleaved": ["schedule.mode=interleaved", "model.svd_init=svd"],
     "factor_lr": ["schedule.mode=interleaved", "optim.factor_lr_factor=2.0", "optim.scale_lr_factor=3.0", "optim.factor_weight_decay=1e-4"],
     "sgd": ["optim.name=sgd", "optim.weight_decay=1e-4"],
     "task_layers_2": ["model.task_layers=2"],
