@@ -8,17 +8,17 @@ from typing import Sequence
 
 # name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "model-info": ("mtl_perception.model.info", "parameter counts per scheme and GMACs"),
-    "make-dataset": ("mtl_perception.data.make_dataset", "render a synthetic dataset (MTAN layout)"),
+    "model-info": ("mtl_perception.runtime.model_info", "parameter counts per scheme and GMACs"),
+    "make-dataset": ("mtl_perception.tools.make_dataset", "render a synthetic dataset (MTAN layout)"),
     "train": ("mtl_perception.training.train", "train a network from a YAML config"),
     "export": ("mtl_perception.training.export", "collapse a checkpoint into a deploy artifact"),
     "eval": ("mtl_perception.training.evaluate", "evaluate an artifact or checkpoint on a dataset"),
     "compare": ("mtl_perception.training.compare", "reproduce the scheme comparison table"),
     "make-bag": ("mtl_perception.bag.make_bag", "render a camera trajectory into a rosbag2"),
     "bag-eval": ("mtl_perception.bag.evaluate", "evaluate a model offline on a rosbag2"),
-    "bag-play": ("mtl_perception.bag.play", "publish a bag's camera topics over DDS"),
-    "replay-eval": ("mtl_perception.bag.replay", "replay a bag through the live node and score it"),
-    "demo": ("mtl_perception.ros.demo", "node + synthetic camera + recorder over loopback DDS"),
+    "bag-play": ("mtl_perception.tools.bag_play", "publish a bag's camera topics over DDS"),
+    "replay-eval": ("mtl_perception.tools.replay_eval", "replay a bag through the live node and score it"),
+    "demo": ("mtl_perception.tools.demo", "node + synthetic camera + recorder over loopback DDS"),
 }
 
 

@@ -273,6 +273,12 @@ def compute_meters(meters: Mapping[str, Meter]) -> dict[str, dict]:
     return {task: meter.compute() for task, meter in meters.items()}
 
 
+def percentile(values: Iterable[float], q: float) -> float:
+    """The q-th percentile (linear interpolation, numpy's default); NaN for no values."""
+    array = np.fromiter(values, dtype=np.float64)
+    return float(np.percentile(array, q)) if array.size else math.nan
+
+
 def delta_mtl(results: Mapping[str, Mapping[str, float]], baseline: Mapping[str, Mapping[str, float]]) -> float:
     """Δ_MTL in percent: mean over tasks of the mean over ``TASK_METRICS[task]`` of (−1)^l·(M − B)/B.
 

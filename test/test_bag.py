@@ -15,34 +15,12 @@ from mtl_perception.bag.evaluate import evaluate_bag
 from mtl_perception.bag.io import BagError, BagFormatError, BagReader, BagWriter, TopicNotFoundError
 from mtl_perception.bag.make_bag import CAMERA_INFO_TOPIC, GT_TOPICS, IMAGE_TOPIC, write_bag
 from mtl_perception.cli import main as cli_main
+from mtl_perception.data import CLASS_NAMES, Camera, render_sequence
+from mtl_perception.interop.stamps import stamp_to_ns
 
-H, W, FRAMES, FPS, SEED = 48, 64, 4, 15.0, 3
+from bag_fixtures import FPS, FRAMES, H, SEED, W, make_artifact
+
 GT = dict(GT_TOPICS)
-
-
-def _renderer():
-    try:
-        from mtl_perception.data import CLASS_NAMES, PALETTE, Camera, render_sequence
-    except ImportError:
-        from mtl_perception.data.camera import Camera
-        from mtl_perception.data.classes import CLASS_NAMES, PALETTE
-        from mtl_perception.data.trajectory import render_sequence
-    return CLASS_NAMES, PALETTE, Camera, render_sequence
-
-
-def make_artifact(directory: Path) -> Path:
-    """A tiny artifact (width 0.25, 48x64 input) for the renderer's classes."""
-    import torch
-
-    from mtl_perception.model import MultiTaskNet, NetConfig
-    from mtl_perception.runtime import save_artifact
-
-    class_names, palette, _, _ = _renderer()
-    torch.manual_seed(0)
-    net = MultiTaskNet(NetConfig(num_classes=len(class_names), width=0.25)).eval()
-    return save_artifact(
-        net, directory / "art", class_names=class_names, palette=[tuple(int(v) for v in c) for c in palette], input_size=(48, 64)
-    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +40,7 @@ def reference(engine) -> dict:
     """Metrics of the same frames straight from the renderer, computed independently of the bag code."""
     from mtl_perception.metrics import DepthMeter, NormalMeter, SegmentationMeter
 
-    class_names, _, Camera, render_sequence = _renderer()
-    seg, depth, normals = SegmentationMeter(len(class_names)), DepthMeter(), NormalMeter()
+    seg, depth, normals = SegmentationMeter(len(CLASS_NAMES)), DepthMeter(), NormalMeter()
     for frame in render_sequence(SEED, FRAMES, Camera.default(H, W), fps=FPS):
         rgb = (np.clip(frame.image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         pred = engine.predict(rgb)
@@ -108,7 +85,7 @@ def test_bag_eval_matches_renderer(tmp_path, engine, reference, storage, encodin
         for record in reader.messages([IMAGE_TOPIC, CAMERA_INFO_TOPIC, *GT.values()]):
             header = record.msg.header
             assert header.frame_id == "camera_optical_frame"
-            assert m.stamp_to_ns(header) == record.timestamp
+            assert stamp_to_ns(header) == record.timestamp
             stamps.setdefault(record.topic, []).append(record.timestamp)
         assert len({tuple(v) for v in stamps.values()}) == 1 and len(stamps) == 5
     report = evaluate_bag(bag, engine, gt_topics=GT, progress=False)
@@ -151,7 +128,7 @@ def test_cli_make_bag_and_bag_eval(tmp_path, artifact, reference, capsys):
         for record in reader.messages(["/perception/segmentation/labels", "/perception/depth/image", "/perception/normals/image"]):
             msg = record.msg
             encodings[record.topic] = msg.encoding
-            assert (msg.height, msg.width) == (H, W) and m.stamp_to_ns(msg.header) == record.timestamp
+            assert (msg.height, msg.width) == (H, W) and stamp_to_ns(msg.header) == record.timestamp
         assert encodings == {"/perception/segmentation/labels": "mono8", "/perception/depth/image": "32FC1",
                              "/perception/normals/image": "32FC3"}
         assert reader.message_count("/perception/depth/image") == FRAMES
@@ -229,5 +206,5 @@ def test_no_rclpy_in_offline_modules():
     import sys
 
     code = ("import sys, mtl_perception.bag.io, mtl_perception.bag.evaluate, mtl_perception.bag.make_bag, "
-            "mtl_perception.bag.play, mtl_perception.bag.replay; assert 'rclpy' not in sys.modules")
+            "mtl_perception.tools.bag_play, mtl_perception.tools.replay_eval; assert 'rclpy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))

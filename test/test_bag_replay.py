@@ -2,28 +2,18 @@
 outputs come back with consistent latency figures and metrics against the bag's ground truth."""
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 
-# DDS on loopback and a private domain before anything can import rclpy (conftest sets them too).
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("ROS_DOMAIN_ID", "87")
+from bag_fixtures import FPS, H, SEED, W, make_artifact
+from mtl_perception.bag.make_bag import write_bag
 
-from test_bag import FPS, H, SEED, W, make_artifact  # noqa: E402
-
-from mtl_perception.bag.make_bag import write_bag  # noqa: E402
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("rclpy") is None, reason="rclpy not installed")
+pytestmark = pytest.mark.ros  # conftest skips it, with the reason, where rclpy is missing
 
 
 def test_replay_through_node_delivers_outputs(tmp_path):
     from mtl_perception.bag.evaluate import write_report
-    from mtl_perception.bag.replay import format_report, replay_eval
+    from mtl_perception.tools.replay_eval import format_report, replay_eval
 
-    if importlib.util.find_spec("mtl_perception.ros.node") is None:
-        pytest.fail("mtl_perception.ros.node is missing: live replay cannot run (pending on the node)")
     artifact = make_artifact(tmp_path)
     bag = tmp_path / "bag"
     frames = 6

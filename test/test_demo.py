@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 
 from mtl_perception.metrics import DepthMeter, NormalMeter, SegmentationMeter
-from mtl_perception.ros.demo_scoring import MAX_PENDING, StreamScorer, frame_digest
+from mtl_perception.tools.demo_scoring import MAX_PENDING, StreamScorer, frame_digest
 
 
 @pytest.fixture(scope="module")
 def frames():
-    from mtl_perception.ros.synthetic_camera import render_frames
+    from mtl_perception.tools.synthetic_camera import render_frames
 
     _, frames = render_frames(seed=3, count=4, height=24, width=32, fps=15.0)
     return frames
 
 
 def to_uint8(image):
-    from mtl_perception.ros.image_codec import float_to_rgb8 as quantise
+    from mtl_perception.interop.image import float_to_rgb8 as quantise
 
     return quantise(image)
 
@@ -94,7 +94,7 @@ def test_pending_frames_stay_bounded(frames):
     for stamp in range(5 * MAX_PENDING):
         scorer.add_output(stamp, "depth/image", depth)
         scorer.add_input(10**6 + stamp, to_uint8(frames[0].image))
-    assert len(scorer._pending) <= MAX_PENDING and len(scorer._frame_of_stamp) <= MAX_PENDING
+    assert all(count <= MAX_PENDING for count in scorer.waiting())
 
 
 @pytest.mark.ros
@@ -102,7 +102,7 @@ def test_demo_runs_end_to_end_over_dds(tmp_path):
     """The real `mtl-perception demo`: node and camera processes, a recorder, scores and a panel."""
     from PIL import Image
 
-    from mtl_perception.ros.harness import make_tiny_artifact
+    from ros_fixtures import make_tiny_artifact
 
     model = make_tiny_artifact(tmp_path / "model", num_classes=10, input_size=(32, 40))
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID="83")

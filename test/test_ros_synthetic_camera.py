@@ -8,15 +8,15 @@ pytestmark = pytest.mark.ros
 
 
 def test_pingpong_plays_back_and_forth():
-    from mtl_perception.ros.synthetic_camera import pingpong
+    from mtl_perception.tools.synthetic_camera import pingpong
 
     assert [pingpong(i, 4) for i in range(10)] == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
     assert [pingpong(i, 1) for i in range(3)] == [0, 0, 0]
 
 
 def test_camera_info_and_uint8():
-    from mtl_perception.ros.image_codec import float_to_rgb8 as to_uint8
-    from mtl_perception.ros.synthetic_camera import camera_info_msg
+    from mtl_perception.interop.image import float_to_rgb8 as to_uint8
+    from mtl_perception.tools.synthetic_camera import camera_info_msg
 
     cam = SimpleNamespace(fx=100.0, fy=90.0, cx=31.5, cy=23.5, width=64, height=48)
     info = camera_info_msg(cam, "cam")

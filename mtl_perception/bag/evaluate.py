@@ -13,47 +13,100 @@ import math
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..ros.image_codec import ImageFormatError
+from ..interop.encodings import GT_ENCODINGS, OUTPUT_ENCODINGS, ground_truth_to_meter, prediction_to_output
+from ..interop.image import ImageFormatError
+from ..interop.topics import DEFAULT_GT_TOPICS, DEFAULT_IMAGE_TOPIC, DEPTH_CAMERA_INFO, TASK_TOPICS, absolute_namespace, camera_info_beside
+from ..metrics import percentile
 from . import messages as m
-from .io import STORAGES, BagError, BagReader, BagWriter
+from .io import STORAGES, BagError, BagReader, BagWriter, Record
 from .scoring import TASKS, StampMatcher, make_meters
 
-DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
-DEFAULT_GT_TOPICS = {
-    "segmentation": "/ground_truth/segmentation",
-    "depth": "/ground_truth/depth",
-    "normals": "/ground_truth/normals",
-}
-GT_ENCODINGS = {"segmentation": ("mono8", "8UC1"), "depth": ("32FC1",), "normals": ("32FC3",)}
-# The node's output topics (relative to its namespace) and encodings, DESIGN §3.
-OUTPUT_TOPICS = {"segmentation": "segmentation/labels", "depth": "depth/image", "normals": "normals/image"}
-OUTPUT_ENCODINGS = {"segmentation": "mono8", "depth": "32FC1", "normals": "32FC3"}
-OUTPUT_CAMERA_INFO = "depth/camera_info"
+
+@dataclass
+class Throughput:
+    """Per-frame decode and inference times of one evaluation."""
+
+    frames: int = 0
+    decode_s: float = 0.0
+    infer_ms: list[float] = field(default_factory=list)
+    size: tuple[int, int] | None = None
+
+    def predict(self, engine: Any, record: Record) -> Any:
+        """Decode the camera record and run the engine on it, timing both."""
+        t0 = time.perf_counter()
+        rgb = m.decode_rgb(record.msg, record.msgtype)
+        t1 = time.perf_counter()
+        prediction = engine.predict(rgb)
+        self.decode_s += t1 - t0
+        self.infer_ms.append((time.perf_counter() - t1) * 1e3)
+        self.size = rgb.shape[:2]
+        self.frames += 1
+        return prediction
+
+    def report(self, elapsed: float) -> dict[str, float]:
+        infer_s, frames = sum(self.infer_ms) / 1e3, self.frames
+        return {
+            "inference_fps": frames / infer_s if infer_s > 0 else float("nan"),
+            "end_to_end_fps": frames / elapsed if elapsed > 0 else float("nan"),
+            "inference_ms_mean": float(np.mean(self.infer_ms)) if self.infer_ms else float("nan"),
+            "inference_ms_p50": percentile(self.infer_ms, 50),
+            "inference_ms_p95": percentile(self.infer_ms, 95),
+            "decode_ms_mean": self.decode_s * 1e3 / frames if frames else float("nan"),
+            "wall_s": elapsed,
+        }
 
 
-def gt_to_meter(task: str, array: np.ndarray) -> np.ndarray:
-    """A decoded ground-truth Image -> the meters' convention."""
-    if task == "segmentation":
-        return m.mono8_to_labels(array)
-    if task == "depth":
-        return m.depth_from_32fc1(array)
-    return m.normals_from_32fc3(array)
+class PredictionWriter:
+    """Copies the camera (and camera_info) to an output bag and adds the predictions on the node's topics."""
+
+    def __init__(self, writer: BagWriter, image_topic: str, image_type: str, tasks: Any, prefix: str, camera_info_topic: str | None) -> None:
+        self.writer = writer
+        self.image_topic = image_topic
+        self.camera_info_topic = camera_info_topic
+        self.out_topics = {task: f"{prefix}/{TASK_TOPICS[task]}" for task in tasks if task in TASK_TOPICS}
+        self.depth_info_topic = f"{prefix}/{DEPTH_CAMERA_INFO}" if camera_info_topic and "depth" in self.out_topics else None
+        writer.add_topic(image_topic, image_type)
+        for topic in self.out_topics.values():
+            writer.add_topic(topic, m.IMAGE)
+        if camera_info_topic:
+            writer.add_topic(camera_info_topic, m.CAMERA_INFO)
+        if self.depth_info_topic:
+            writer.add_topic(self.depth_info_topic, m.CAMERA_INFO)
+
+    def frame(self, record: Record, prediction: Any) -> None:
+        header = record.msg.header
+        stamp = m.stamp_to_ns(header)
+        self.writer.write_raw(self.image_topic, record.timestamp, record.raw)
+        for task, topic in self.out_topics.items():
+            array = prediction_to_output(task, getattr(prediction, task))
+            self.writer.write(topic, record.timestamp, m.image_msg(array, OUTPUT_ENCODINGS[task], stamp, header.frame_id))
+
+    def camera_info(self, record: Record) -> None:
+        self.writer.write_raw(record.topic, record.timestamp, record.raw)
+        if self.depth_info_topic:
+            self.writer.write_raw(self.depth_info_topic, record.timestamp, record.raw)
 
 
-def prediction_to_output(task: str, array: np.ndarray) -> np.ndarray:
-    """An engine prediction -> the node's published array (depth: NaN where not a positive finite)."""
-    if task == "depth":
-        return m.depth_to_32fc1(array)
-    return array
+def _require_topics(bag: BagReader, image_topic: str, gt_topics: dict[str, str], camera_info_topic: str | None) -> str:
+    """Check every named topic exists with the right type; returns the camera topic's type."""
+    image_type = bag.require(image_topic, m.CAMERA_IMAGE_TYPES)
+    for topic in gt_topics.values():
+        bag.require(topic, (m.IMAGE,))
+    if camera_info_topic:
+        bag.require(camera_info_topic, (m.CAMERA_INFO,))
+    return image_type
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+def _add_ground_truth(matcher: StampMatcher, task: str, record: Record) -> None:
+    msg = record.msg
+    array = m.decode_array(msg, GT_ENCODINGS[task])
+    matcher.add_ground_truth(task, m.stamp_to_ns(msg.header), ground_truth_to_meter(task, array))
 
 
 def evaluate_bag(
@@ -80,78 +133,34 @@ def evaluate_bag(
     started = time.perf_counter()
     with ExitStack() as stack:
         bag = stack.enter_context(BagReader(bag_path))
-        image_type = bag.require(image_topic, m.CAMERA_IMAGE_TYPES)
-        for topic in gt_topics.values():
-            bag.require(topic, (m.IMAGE,))
-        if camera_info_topic:
-            bag.require(camera_info_topic, (m.CAMERA_INFO,))
+        image_type = _require_topics(bag, image_topic, gt_topics, camera_info_topic)
         scored = tuple(task for task in TASKS if task in gt_topics and task in engine.tasks)
         matcher = StampMatcher(make_meters(scored, num_classes), num_classes)
         topic_task = {gt_topics[task]: task for task in scored}
-        total = bag.message_count(image_topic)
-        if max_frames is not None:
-            total = min(total, max_frames)
-
+        total = bag.message_count(image_topic) if max_frames is None else min(bag.message_count(image_topic), max_frames)
         writer = None
-        prefix = "/" + output_prefix.strip("/") if output_prefix.strip("/") else ""
-        out_topics = {task: f"{prefix}/{OUTPUT_TOPICS[task]}" for task in engine.tasks if task in OUTPUT_TOPICS}
         if write_bag is not None:
-            writer = stack.enter_context(BagWriter(write_bag, write_storage or bag.storage, overwrite=overwrite))
-            writer.add_topic(image_topic, image_type)
-            for topic in out_topics.values():
-                writer.add_topic(topic, m.IMAGE)
-            if camera_info_topic:
-                writer.add_topic(camera_info_topic, m.CAMERA_INFO)
-                if "depth" in out_topics:
-                    writer.add_topic(f"{prefix}/{OUTPUT_CAMERA_INFO}", m.CAMERA_INFO)
-
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = stack.enter_context(tqdm(total=total, unit="frame", desc="bag-eval", file=sys.stderr))
-        frames = 0
-        decode_s = 0.0
-        infer_ms: list[float] = []
-        size: tuple[int, int] | None = None
-        read_topics = [image_topic, *topic_task, *([camera_info_topic] if camera_info_topic else [])]
-        for record in bag.messages(read_topics):
+            bag_writer = stack.enter_context(BagWriter(write_bag, write_storage or bag.storage, overwrite=overwrite))
+            writer = PredictionWriter(bag_writer, image_topic, image_type, engine.tasks, absolute_namespace(output_prefix), camera_info_topic)
+        bar = stack.enter_context(_progress_bar(total)) if progress else None
+        timing = Throughput()
+        for record in bag.messages([image_topic, *topic_task, *([camera_info_topic] if camera_info_topic else [])]):
             if record.topic == image_topic:
-                if max_frames is not None and frames >= max_frames:
+                if max_frames is not None and timing.frames >= max_frames:
                     break
-                msg = record.msg
-                stamp = m.stamp_to_ns(msg.header)
-                t0 = time.perf_counter()
-                rgb = m.decode_rgb(msg, record.msgtype)
-                t1 = time.perf_counter()
-                prediction = engine.predict(rgb)
-                t2 = time.perf_counter()
-                decode_s += t1 - t0
-                infer_ms.append((t2 - t1) * 1e3)
-                size = rgb.shape[:2]
-                frames += 1
+                prediction = timing.predict(engine, record)
                 for task in scored:
-                    matcher.add_prediction(task, stamp, getattr(prediction, task))
+                    matcher.add_prediction(task, m.stamp_to_ns(record.msg.header), getattr(prediction, task))
                 if writer is not None:
-                    writer.write_raw(image_topic, record.timestamp, record.raw)
-                    for task, topic in out_topics.items():
-                        array = prediction_to_output(task, getattr(prediction, task))
-                        writer.write(topic, record.timestamp, m.image_msg(array, OUTPUT_ENCODINGS[task], stamp, msg.header.frame_id))
+                    writer.frame(record, prediction)
                 if bar is not None:
                     bar.update(1)
             elif record.topic == camera_info_topic:
                 if writer is not None:
-                    writer.write_raw(camera_info_topic, record.timestamp, record.raw)
-                    if "depth" in out_topics:
-                        writer.write_raw(f"{prefix}/{OUTPUT_CAMERA_INFO}", record.timestamp, record.raw)
+                    writer.camera_info(record)
             else:
-                task = topic_task[record.topic]
-                msg = record.msg
-                array = m.decode_array(msg, GT_ENCODINGS[task])
-                matcher.add_ground_truth(task, m.stamp_to_ns(msg.header), gt_to_meter(task, array))
+                _add_ground_truth(matcher, topic_task[record.topic], record)
         metrics = matcher.finish()
-        elapsed = time.perf_counter() - started
-        infer_s = sum(infer_ms) / 1e3
         report: dict[str, Any] = {
             "bag": str(bag_path),
             "storage": bag.storage,
@@ -159,25 +168,23 @@ def evaluate_bag(
             "device": str(engine.device),
             "image_topic": image_topic,
             "image_type": image_type,
-            "image_size": list(size) if size else None,
-            "frames": frames,
+            "image_size": list(timing.size) if timing.size else None,
+            "frames": timing.frames,
             "ground_truth_topics": {task: gt_topics[task] for task in scored},
             "matched": dict(matcher.matched),
             "unmatched_ground_truth": dict(matcher.unmatched_gt),
             "metrics": metrics,
-            "throughput": {
-                "inference_fps": frames / infer_s if infer_s > 0 else float("nan"),
-                "end_to_end_fps": frames / elapsed if elapsed > 0 else float("nan"),
-                "inference_ms_mean": float(np.mean(infer_ms)) if infer_ms else float("nan"),
-                "inference_ms_p50": percentile(infer_ms, 50),
-                "inference_ms_p95": percentile(infer_ms, 95),
-                "decode_ms_mean": decode_s * 1e3 / frames if frames else float("nan"),
-                "wall_s": elapsed,
-            },
+            "throughput": timing.report(time.perf_counter() - started),
         }
         if writer is not None:
-            report["output_bag"] = {"path": str(write_bag), "storage": writer.storage, "topics": dict(writer.counts)}
+            report["output_bag"] = {"path": str(write_bag), "storage": writer.writer.storage, "topics": dict(writer.writer.counts)}
     return report
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc="bag-eval", file=sys.stderr)
 
 
 METRIC_LABELS = {
@@ -229,6 +236,26 @@ def write_report(report: dict[str, Any], path: str | Path) -> None:
     path.write_text(json.dumps(_json_safe(report), indent=2) + "\n")
 
 
+def print_report(text: str, report: dict[str, Any], path: str | Path | None) -> None:
+    """Print the report's table; write its JSON to `path` when one is given."""
+    print(text)
+    if path:
+        write_report(report, path)
+        print(f"report written to {path}")
+
+
+def resolve_camera_info_topic(bag_path: str | Path, image_topic: str, requested: str | None) -> str | None:
+    """'auto' -> the camera_info beside the image topic if the bag has it; None / 'none' -> none; else must exist."""
+    if requested is None or requested.lower() == "none":
+        return None
+    with BagReader(bag_path) as bag:
+        if requested != "auto":
+            bag.require(requested, (m.CAMERA_INFO,))
+            return requested
+        candidate = camera_info_beside(image_topic)
+        return candidate if bag.topics.get(candidate) == m.CAMERA_INFO else None
+
+
 def resolve_gt_topics(bag_path: str | Path, requested: dict[str, str | None]) -> dict[str, str]:
     """None -> the default topic if the bag has it; '' / 'none' -> not scored; else must exist."""
     with BagReader(bag_path) as bag:
@@ -271,13 +298,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         requested = {task: getattr(args, f"gt_{task}_topic") for task in TASKS}
         gt_topics = resolve_gt_topics(args.bag, requested)
-        camera_info = args.camera_info_topic
-        if camera_info == "auto":
-            candidate = args.image_topic.rsplit("/", 1)[0] + "/camera_info"
-            with BagReader(args.bag) as bag:
-                camera_info = candidate if bag.topics.get(candidate) == m.CAMERA_INFO else None
-        elif camera_info.lower() == "none":
-            camera_info = None
+        camera_info = resolve_camera_info_topic(args.bag, args.image_topic, args.camera_info_topic)
         engine = load_engine(args.model or default_model_path(), device=args.device, half=args.half)
         report = evaluate_bag(
             args.bag, engine, image_topic=args.image_topic, gt_topics=gt_topics, write_bag=args.write_bag,
@@ -287,8 +308,5 @@ def run(args: argparse.Namespace) -> int:
     except (BagError, ImageFormatError, ArtifactError, ValueError) as err:
         print(f"bag-eval: error: {err}", file=sys.stderr)
         return 2
-    print(format_report(report))
-    if args.report:
-        write_report(report, args.report)
-        print(f"report written to {args.report}")
+    print_report(format_report(report), report, args.report)
     return 0

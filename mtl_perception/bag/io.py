@@ -230,12 +230,3 @@ class BagWriter:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
-
-
-def describe(path: str | os.PathLike[str]) -> str:
-    """A short `ros2 bag info`-like summary."""
-    with BagReader(path) as bag:
-        lines = [f"bag: {bag.path}  storage: {bag.storage}  duration: {bag.duration / 1e9:.3f} s"]
-        for conn in bag.reader.connections:
-            lines.append(f"  {conn.topic}  [{conn.msgtype}]  {conn.msgcount} msgs")
-    return "\n".join(lines)

@@ -15,17 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ros.image_codec import float_to_rgb8
+from ..interop.encodings import depth_to_32fc1, labels_to_mono8
+from ..interop.image import float_to_rgb8
+from ..interop.topics import DEFAULT_GT_TOPICS, DEFAULT_IMAGE_TOPIC, camera_info_beside
 from . import messages as m
 from .io import STORAGES, BagError, BagWriter
 
-IMAGE_TOPIC = "/camera/image_raw"
-CAMERA_INFO_TOPIC = "/camera/camera_info"
-GT_TOPICS = {
-    "segmentation": "/ground_truth/segmentation",
-    "depth": "/ground_truth/depth",
-    "normals": "/ground_truth/normals",
-}
+IMAGE_TOPIC = DEFAULT_IMAGE_TOPIC
+CAMERA_INFO_TOPIC = camera_info_beside(IMAGE_TOPIC)
+GT_TOPICS = dict(DEFAULT_GT_TOPICS)
 FRAME_ID = "camera_optical_frame"
 DEFAULT_START_NS = 1_700_000_000 * 1_000_000_000
 
@@ -87,9 +85,9 @@ def write_bag(
             bag.write(IMAGE_TOPIC, stamp, image)
             bag.write(CAMERA_INFO_TOPIC, stamp, m.camera_info_msg(camera, stamp, frame_id))
             label = np.asarray(frame.label)
-            bag.write(GT_TOPICS["segmentation"], stamp, m.image_msg(m.labels_to_mono8(label), "mono8", stamp, frame_id))
+            bag.write(GT_TOPICS["segmentation"], stamp, m.image_msg(labels_to_mono8(label), "mono8", stamp, frame_id))
             depth = np.asarray(frame.depth, dtype=np.float32).reshape(height, width)
-            bag.write(GT_TOPICS["depth"], stamp, m.image_msg(m.depth_to_32fc1(depth), "32FC1", stamp, frame_id))
+            bag.write(GT_TOPICS["depth"], stamp, m.image_msg(depth_to_32fc1(depth), "32FC1", stamp, frame_id))
             normals = np.asarray(frame.normal, dtype=np.float32).reshape(height, width, 3)
             bag.write(GT_TOPICS["normals"], stamp, m.image_msg(normals, "32FC3", stamp, frame_id))
         return dict(bag.counts)

@@ -8,7 +8,6 @@ from .camera import Camera, Pose, look_at, pose_from_angles
 from .classes import CLASS_NAMES, NUM_CLASSES, PALETTE
 from .dataset import DatasetError, MTANDataset, read_camera, write_camera, write_sample
 from .memory import InMemoryDataset
-from .preview import colorize_depth, colorize_labels, colorize_normals, preview_grid, save_preview
 from .primitives import Box, Cylinder, Room, Sphere
 from .renderer import Frame, Renderer, SensorModel, render
 from .scene import Light, Opening, Scene, random_material, random_room_size, random_scene, room_scene
@@ -39,12 +38,8 @@ __all__ = [
     "SensorModel",
     "Sphere",
     "Trajectory",
-    "colorize_depth",
-    "colorize_labels",
-    "colorize_normals",
     "look_at",
     "pose_from_angles",
-    "preview_grid",
     "random_material",
     "random_pose",
     "random_room_size",
@@ -54,7 +49,6 @@ __all__ = [
     "render_dataset_frame",
     "render_sequence",
     "room_scene",
-    "save_preview",
     "write_camera",
     "write_sample",
 ]

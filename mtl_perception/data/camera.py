@@ -63,12 +63,6 @@ class Camera:
         y = np.broadcast_to(v.astype(np.float32)[:, None], (self.height, self.width))
         return np.ascontiguousarray(x), np.ascontiguousarray(y)
 
-    def backproject(self, depth: np.ndarray) -> np.ndarray:
-        """Optical-frame 3-D points (H×W×3) of a depth image in metres along z."""
-        x, y = self.rays()
-        depth = np.asarray(depth, dtype=np.float32)
-        return np.stack([x * depth, y * depth, depth], axis=-1)
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -97,10 +91,6 @@ class Pose:
     def world_to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points (...×3) expressed in the optical frame."""
         return (np.asarray(points, dtype=np.float64) - self.position) @ self.rotation
-
-    def camera_to_world(self, points: np.ndarray) -> np.ndarray:
-        """Optical-frame points (...×3) expressed in world."""
-        return np.asarray(points, dtype=np.float64) @ self.rotation.T + self.position
 
 
 def pose_from_angles(position: np.ndarray, yaw: float, pitch: float, roll: float = 0.0) -> Pose:

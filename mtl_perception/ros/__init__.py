@@ -1,7 +1,7 @@
-"""ROS 2 integration. Only the node/demo modules import rclpy; image_codec is ROS-free.
+"""ROS 2 node: `perception_node` and what only it needs.
 
-Modules: image_codec (Image <-> numpy), visualize (colour views, ROS-free), serving (one-slot
-buffer, statistics, CameraInfo maths; ROS-free), params (declarations + validation), qos,
-diagnostics (DiagnosticArray), node (the lifecycle node, `perception_node`), synthetic_camera,
-harness (in-process test/tool helpers), demo (`mtl-perception demo`).
+Modules: node (the lifecycle node, `perception_node`), serving (inference thread, one-slot buffer,
+publisher hand-off, statistics; ROS-free), params (declarations + validation), qos, diagnostics
+(DiagnosticArray). Message conventions live in `mtl_perception.interop`, colour views in
+`mtl_perception.colors`, and the tools around the node in `mtl_perception.tools`.
 """

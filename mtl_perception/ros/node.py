@@ -32,10 +32,13 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..runtime import default_model_path, load_engine, resolve_device
-from . import diagnostics, params, visualize
-from .image_codec import ImageFormatError, fill_image, image_to_rgb
+from .. import colors
+from ..interop.camera_info import fill_scaled_camera_info, validate_intrinsics
+from ..interop.encodings import mask_depth
+from ..interop.image import ImageFormatError, fill_image, image_to_rgb
+from . import diagnostics, params
 from .qos import make_qos
-from .serving import InferenceThread, Intrinsics, LatestSlot, ServingStats, scale_intrinsics, validate_intrinsics
+from .serving import InferenceThread, LatestSlot, ServingStats
 
 ERROR_LOG_PERIOD_S = 5.0
 
@@ -97,6 +100,11 @@ class PerceptionNode(LifecycleNode):
     def state(self) -> str:
         return str(self._state_machine.current_state[1])
 
+    @property
+    def camera_info(self) -> CameraInfo | None:
+        """The latest valid camera_info (None until one arrives, and after deactivation)."""
+        return self._camera_info
+
     def _on_set_parameters(self, changes: list[Any]) -> SetParametersResult:
         state = self.state
         for change in changes:
@@ -134,7 +142,7 @@ class PerceptionNode(LifecycleNode):
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
         self.engine = engine
-        self._palette_lut = visualize.palette_lut(engine.meta.palette)
+        self._palette_lut = colors.palette_lut(engine.meta.palette)
         qos = make_qos(self._values["output_qos"], self._values["output_qos_depth"])
         wanted = {task for task in ("segmentation", "depth", "normals") if self._values[f"publish_{task}"]}
         missing = sorted(wanted - set(engine.tasks))
@@ -301,14 +309,14 @@ class PerceptionNode(LifecycleNode):
             self._publish_image(pubs["labels"], header, pred.segmentation, "mono8")
             want_overlay = "overlay" in pubs and pubs["overlay"].get_subscription_count() > 0
             if want_overlay or ("seg_color" in pubs and pubs["seg_color"].get_subscription_count() > 0):
-                colour = visualize.colorize_labels(pred.segmentation, self._palette_lut)
+                colour = colors.colorize_labels(pred.segmentation, self._palette_lut)
                 self.views_built["seg_color"] += 1
                 self._publish_image(pubs["seg_color"], header, colour, "rgb8")
                 if want_overlay:
                     self.views_built["overlay"] += 1
-                    self._publish_image(pubs["overlay"], header, visualize.overlay(rgb, colour, self._values["overlay_alpha"]), "rgb8")
+                    self._publish_image(pubs["overlay"], header, colors.overlay(rgb, colour, self._values["overlay_alpha"]), "rgb8")
         if pred.depth is not None and "depth" in pubs:
-            depth = visualize.mask_depth(pred.depth, self._values["max_depth"])
+            depth = mask_depth(pred.depth, self._values["max_depth"])
             self._publish_image(pubs["depth"], header, depth, "32FC1")
             info = self._camera_info
             if info is not None and "depth_info" in pubs:
@@ -317,7 +325,7 @@ class PerceptionNode(LifecycleNode):
             self._publish_image(pubs["normals"], header, pred.normals, "32FC3")
             if pubs["normals_color"].get_subscription_count() > 0:
                 self.views_built["normals_color"] += 1
-                self._publish_image(pubs["normals_color"], header, visualize.colorize_normals(pred.normals), "rgb8")
+                self._publish_image(pubs["normals_color"], header, colors.colorize_normals(pred.normals), "rgb8")
         self.stats.frames_processed += 1
         self.stats.output_rate.tick()
         if header.stamp.sec or header.stamp.nanosec:
@@ -333,27 +341,9 @@ class PerceptionNode(LifecycleNode):
 
     @staticmethod
     def _scaled_info(info: CameraInfo, header: Any, width: int, height: int, input_shape: tuple[int, ...]) -> CameraInfo:
-        # camera_info without a size describes the image it accompanies.
-        src = Intrinsics(
-            info.width or input_shape[1],
-            info.height or input_shape[0],
-            tuple(info.k),
-            tuple(info.p),
-            (info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height),
-        )
-        scaled = scale_intrinsics(src, width, height)
         out = CameraInfo()
         out.header = header
-        out.width, out.height = width, height
-        out.distortion_model = info.distortion_model
-        out.d = info.d
-        out.r = info.r
-        out.k = list(scaled.k)
-        out.p = list(scaled.p)
-        out.binning_x, out.binning_y = info.binning_x, info.binning_y
-        out.roi.x_offset, out.roi.y_offset, out.roi.width, out.roi.height = scaled.roi
-        out.roi.do_rectify = info.roi.do_rectify
-        return out
+        return fill_scaled_camera_info(out, info, width, height, input_shape)
 
     def publish_diagnostics(self) -> None:
         engine = self.engine

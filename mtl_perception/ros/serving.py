@@ -1,4 +1,4 @@
-"""ROS-free serving core: the inference thread, one-slot latest-frame buffer, rate/latency statistics, CameraInfo maths.
+"""ROS-free serving core: the inference thread, one-slot latest-frame buffer, rate/latency statistics.
 
 The node wires these to rclpy; tests exercise them without ROS.
 """
@@ -11,16 +11,11 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 
 T = TypeVar("T")
-
-
-def stamp_to_ns(header: Any) -> int:
-    """A std_msgs/Header's stamp (rclpy or rosbags message) in integer nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class InferenceThread:
@@ -124,10 +119,6 @@ class LatestSlot(Generic[T]):
             self._closed = False
             self._item, self._full = None, False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
 
 class RateMeter:
     """Event rate over a sliding time window: (events − 1) / (last − first) within the window."""
@@ -206,61 +197,3 @@ class ServingStats:
     @classmethod
     def create(cls, window_s: float = 5.0) -> "ServingStats":
         return cls(RateMeter(window_s), RateMeter(window_s), Percentiles(), Percentiles())
-
-
-# ---------------------------------------------------------------------------------------------
-# CameraInfo maths
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """The CameraInfo fields that change with image size (K, P row-major; roi as x, y, w, h)."""
-
-    width: int
-    height: int
-    k: tuple[float, ...]
-    p: tuple[float, ...]
-    roi: tuple[int, int, int, int] = (0, 0, 0, 0)
-
-
-def validate_intrinsics(width: int, height: int, k: Sequence[float], p: Sequence[float]) -> str | None:
-    """Why a CameraInfo cannot be used (None when it can)."""
-    if len(k) != 9 or len(p) != 12:
-        return f"K must have 9 and P 12 entries (got {len(k)} and {len(p)})"
-    values = np.asarray([*k, *p], dtype=np.float64)
-    if not np.isfinite(values).all():
-        return "K or P holds NaN/inf"
-    if k[0] <= 0 or k[4] <= 0:
-        return f"focal lengths must be positive (fx={k[0]}, fy={k[4]})"
-    if width < 0 or height < 0:
-        return f"negative image size {width}x{height}"
-    return None
-
-
-def scale_intrinsics(info: Intrinsics, out_width: int, out_height: int) -> Intrinsics:
-    """Rescale intrinsics from info.width×info.height to out_width×out_height.
-
-    Uses the pixel-centre convention of area/bilinear resampling (align_corners=False): a point at
-    pixel coordinate u maps to (u + 0.5)·s − 0.5, so fx' = fx·sx, cx' = (cx + 0.5)·sx − 0.5 and
-    Tx' = Tx·sx (P[3] is −fx·baseline). A zero width/height in the input means "same as output".
-    """
-    src_w = info.width or out_width
-    src_h = info.height or out_height
-    sx, sy = out_width / src_w, out_height / src_h
-    k = list(info.k)
-    k[0] *= sx
-    k[1] *= sx  # skew
-    k[2] = (k[2] + 0.5) * sx - 0.5
-    k[4] *= sy
-    k[5] = (k[5] + 0.5) * sy - 0.5
-    p = list(info.p)
-    p[0] *= sx
-    p[1] *= sx
-    p[2] = (p[2] + 0.5) * sx - 0.5
-    p[3] *= sx
-    p[5] *= sy
-    p[6] = (p[6] + 0.5) * sy - 0.5
-    p[7] *= sy
-    x, y, w, h = info.roi
-    roi = (int(round(x * sx)), int(round(y * sy)), int(round(w * sx)), int(round(h * sy))) if (w and h) else (0, 0, 0, 0)
-    return Intrinsics(out_width, out_height, tuple(k), tuple(p), roi)

@@ -1,7 +1,7 @@
-"""In-process helpers for tests and tools: a tiny artifact, a background executor, a topic recorder.
+"""Test fixtures for the ROS tests: a tiny artifact, a background executor, a topic recorder, polling.
 
-Import only after ROS_AUTOMATIC_DISCOVERY_RANGE / ROS_DOMAIN_ID are set (rclpy is imported lazily
-by the functions that need it).
+Import only after ROS_AUTOMATIC_DISCOVERY_RANGE / ROS_DOMAIN_ID are set (conftest does; rclpy is
+imported lazily by the functions that need it).
 """
 from __future__ import annotations
 
@@ -11,30 +11,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-DEFAULT_DOMAIN_ID = "87"
-
-
-def loopback_env(domain_id: str | None = None, *, default_domain_id: str = DEFAULT_DOMAIN_ID) -> dict[str, str]:
-    """Force DDS discovery onto loopback and a private domain in os.environ; call before rclpy starts.
-
-    `domain_id` overrides ROS_DOMAIN_ID; otherwise an existing one is kept, else `default_domain_id`.
-    Returns the updated environment, to hand to subprocesses.
-    """
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    if os.environ.get("ROS_DISTRO") == "humble":  # Humble spells it ROS_LOCALHOST_ONLY
-        os.environ["ROS_LOCALHOST_ONLY"] = "1"
-    if domain_id is not None:
-        os.environ["ROS_DOMAIN_ID"] = str(domain_id)
-    os.environ.setdefault("ROS_DOMAIN_ID", str(default_domain_id))
-    return dict(os.environ)
-
-
 def make_tiny_artifact(path: str | os.PathLike[str], *, num_classes: int = 5, input_size: tuple[int, int] = (64, 80), seed: int = 0) -> Path:
-    """A small random-weight deploy artifact (for tests and for demos without a trained model)."""
+    """A small random-weight deploy artifact."""
     import torch
 
-    from ..model import MultiTaskNet, NetConfig
-    from ..runtime import load_artifact, save_artifact
+    from mtl_perception.model import MultiTaskNet, NetConfig
+    from mtl_perception.runtime import load_artifact, save_artifact
 
     palette = [((37 * i) % 256, (91 * i + 60) % 256, (151 * i + 120) % 256) for i in range(num_classes)]
     torch.manual_seed(seed)

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mtl_perception.ros.image_codec import ImageFormatError, array_to_fields, fill_image, image_to_array, image_to_rgb
+from mtl_perception.interop.image import ImageFormatError, array_to_fields, fill_image, image_to_array, image_to_rgb
 
 
 def msg(height, width, encoding, step, data, is_bigendian=0):

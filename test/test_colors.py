@@ -1,8 +1,9 @@
-"""Visualisation helpers (ROS-free), checked against hand-computed values."""
+"""The one colouring (mtl_perception.colors) and REP 118 depth masking, checked against hand-computed values."""
 import numpy as np
 import pytest
 
-from mtl_perception.ros import visualize as vz
+from mtl_perception import colors as vz
+from mtl_perception.interop.encodings import mask_depth
 
 
 def test_palette_and_labels():
@@ -34,7 +35,7 @@ def test_resize_nearest_matches_pixel_centres():
 
 def test_mask_depth_rep118():
     depth = np.array([0.5, 0.0, -1.0, np.inf, np.nan, 9.99, 10.01], np.float32)
-    out = vz.mask_depth(depth, 10.0)
+    out = mask_depth(depth, 10.0)
     np.testing.assert_array_equal(np.isnan(out), [False, True, True, True, True, False, True])
     assert out[0] == 0.5 and out[5] == np.float32(9.99)
     assert depth[1] == 0.0  # input untouched

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..metrics import compute_meters, make_meters, update_meters
-from .image_codec import float_to_rgb8
+from ..interop.image import float_to_rgb8
 
 SCORED_TOPICS = ("segmentation/labels", "depth/image", "normals/image")
 MAX_PENDING = 64  # stamps awaiting their remaining outputs; older ones are given up
@@ -76,6 +76,11 @@ class StreamScorer:
             self._pending.setdefault(stamp, {})[topic] = array
             self._trim(self._pending)
             self._score_if_complete(stamp)
+
+    def waiting(self) -> tuple[int, int]:
+        """(stamps with outputs awaiting the rest, camera stamps awaiting outputs): both bounded by MAX_PENDING."""
+        with self._lock:
+            return len(self._pending), len(self._frame_of_stamp)
 
     @staticmethod
     def _trim(box: dict[int, Any]) -> None:

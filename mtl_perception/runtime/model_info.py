@@ -1,13 +1,12 @@
-"""`mtl-perception model-info`: parameter counts per scheme and GMACs of the compact net."""
+"""`mtl-perception model-info`: parameter counts per scheme and GMACs of the compact net (from flags or an artifact)."""
 from __future__ import annotations
 
 import argparse
 
 import torch
 
-from .complexity import count_macs, count_parameters
-from .network import ARCHITECTURES, TASKS, MultiTaskNet, NetConfig
-from .overparam import SCHEMES, overparameterize
+from ..model import ARCHITECTURES, SCHEMES, TASKS, MultiTaskNet, NetConfig, count_macs, count_parameters, overparameterize
+from .artifact import read_meta
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -32,8 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.artifact:
-        from ..runtime import read_meta  # runtime depends on model, so import lazily here
-
         config = read_meta(args.artifact).net
     else:
         config = NetConfig(

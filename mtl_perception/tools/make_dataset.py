@@ -13,10 +13,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .camera import Camera
-from .dataset import MODALITIES, write_camera, write_sample
-from .preview import save_preview
-from .trajectory import render_dataset_frame
+from ..data.camera import Camera
+from ..data.dataset import MODALITIES, write_camera, write_sample
+from ..data.trajectory import render_dataset_frame
+from .dataset_preview import save_preview
 
 VAL_INDEX_OFFSET = 1_000_000_000
 PREVIEW_FILE = "preview.png"

@@ -1,7 +1,8 @@
-"""sensor_msgs/Image <-> numpy without cv_bridge, for rclpy and rosbags messages alike.
+"""sensor_msgs/Image and CompressedImage <-> numpy without cv_bridge, for rclpy and rosbags messages alike.
 
 Works on any object with the Image fields (height, width, encoding, is_bigendian, step, data),
-so the node (rclpy) and the bag tools (rosbags) share it. Imports no ROS package.
+so the node (rclpy) and the bag tools (rosbags) share it. Imports no ROS package; OpenCV only
+for the compressed formats.
 """
 from __future__ import annotations
 
@@ -129,3 +130,29 @@ def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
     msg.step = int(step)
     msg.data = payload
     return msg
+
+
+COMPRESSED_FORMATS: tuple[str, ...] = ("png", "jpeg")
+
+
+def encode_compressed(rgb: np.ndarray, fmt: str, *, jpeg_quality: int = 95) -> tuple[str, np.ndarray]:
+    """H×W×3 uint8 RGB -> (CompressedImage format string, encoded bytes), image_transport's convention."""
+    import cv2
+
+    if fmt not in COMPRESSED_FORMATS:
+        raise ValueError(f"compressed format must be one of {COMPRESSED_FORMATS}, got {fmt!r}")
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if fmt == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    ok, encoded = cv2.imencode(".jpg" if fmt == "jpeg" else ".png", bgr, params)
+    if not ok:
+        raise ValueError(f"cv2 could not encode a {rgb.shape} image as {fmt}")
+    return f"rgb8; {fmt} compressed bgr8", np.ascontiguousarray(encoded.reshape(-1), dtype=np.uint8)
+
+
+def decode_compressed(data: Any) -> np.ndarray | None:
+    """A CompressedImage payload (png or jpeg) -> H×W×3 uint8 RGB; None when it cannot be decoded."""
+    import cv2
+
+    raw = np.asarray(data, dtype=np.uint8)
+    bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    return None if bgr is None else np.ascontiguousarray(bgr[:, :, ::-1])

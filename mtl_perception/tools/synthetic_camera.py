@@ -5,7 +5,7 @@ trajectory is played forwards then backwards in a loop, so it can run for any du
 is deterministic in (seed, num_frames, height, width, fps), so a recorder in another process can
 re-render the trajectory and score outputs against its ground truth (see demo.py).
 
-Standalone: python -m mtl_perception.ros.synthetic_camera --ros-args -p fps:=15.0 -p width:=320
+Standalone: python -m mtl_perception.tools.synthetic_camera --ros-args -p fps:=15.0 -p width:=320
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSPresetProfiles
 from sensor_msgs.msg import CameraInfo, Image
 
-from .image_codec import fill_image, float_to_rgb8
+from ..interop.camera_info import IDENTITY_R, pinhole_k, pinhole_p
+from ..interop.image import fill_image, float_to_rgb8
 
 
 def render_frames(seed: int, count: int, height: int, width: int, fps: float) -> tuple[Any, list[Any]]:
@@ -33,9 +34,9 @@ def camera_info_msg(camera: Any, frame_id: str) -> CameraInfo:
     info.width, info.height = int(camera.width), int(camera.height)
     info.distortion_model = "plumb_bob"
     info.d = [0.0] * 5
-    info.k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.k = pinhole_k(camera)
+    info.r = list(IDENTITY_R)
+    info.p = pinhole_p(camera)
     return info
 
 

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import messages as m
-from ..ros.harness import loopback_env
-from .io import BagError, BagReader, Record, typestore
+from ..bag import messages as m
+from ..bag.io import BagError, BagReader, Record, typestore
+from .env import loopback_env
 
 CAMERA_TYPES = (m.IMAGE, m.COMPRESSED_IMAGE, m.CAMERA_INFO)
 DEFAULT_DOMAIN_ID = "73"
@@ -32,13 +32,6 @@ def message_class(msgtype: str) -> Any:
         return getattr(importlib.import_module(f"{package}.{kind}"), name)
     except (ImportError, AttributeError) as err:
         raise BagError(f"message type {msgtype} is not available to rclpy here: {err}") from err
-
-
-def make_qos(profile: str, depth: int) -> Any:
-    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-
-    reliability = ReliabilityPolicy.BEST_EFFORT if profile in ("sensor_data", "best_effort") else ReliabilityPolicy.RELIABLE
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability, durability=DurabilityPolicy.VOLATILE)
 
 
 class BagPlayer:
@@ -81,6 +74,8 @@ class BagPlayer:
             for topic in self.extra_topics:
                 bag.require(topic)
             self.types = {topic: available[topic] for topic in self.topics}
+        from ..ros.qos import make_qos  # here, not at import: importing this module starts no DDS
+
         remap = remap or {}
         self.publishers: dict[str, Any] = {}
         self.out_types: dict[str, str] = {}

@@ -1,0 +1,346 @@
+"""`mtl-perception replay-eval`: play a bag into the live node and score what comes back.
+
+Starts the perception node as a subprocess (or attaches to a running one with --no-launch), plays
+the bag's camera topic into it with the recorded timing, records the node's outputs, and reports
+end-to-end latency (publish -> output received, per frame the slowest of the output topics)
+p50/p95/p99, the delivered fraction, drops, and metrics against the bag's ground truth.
+DDS stays on loopback on a private domain; rclpy is imported lazily.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..bag import messages as m
+from ..bag.evaluate import print_report, resolve_camera_info_topic, resolve_gt_topics
+from ..bag.io import BagError, BagReader, Record, typestore
+from ..bag.scoring import TASKS, StampMatcher, make_meters
+from ..interop.encodings import GT_ENCODINGS, OUTPUT_ENCODINGS, ground_truth_to_meter, output_to_meter
+from ..interop.topics import DEFAULT_IMAGE_TOPIC, TASK_TOPICS, absolute_namespace
+from ..metrics import percentile
+from .bag_play import DEFAULT_DOMAIN_ID, BagPlayer
+from .env import loopback_env
+from .node_process import ManagedProcess, ProcessError, parse_params, start_node
+from .recorder import NodeDiagnostics, OutputRecorder
+
+DEFAULT_NAMESPACE = "/mtl_replay"
+MATCH_SETTLE_S = 0.5  # after discovery, for reliable endpoints to finish matching
+
+
+class ReplayError(RuntimeError):
+    """The node could not be started or reached."""
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a replay plays, listens to and scores, resolved against the bag and the model."""
+
+    bag: Path
+    model: Path
+    meta: Any
+    image_topic: str
+    image_type: str
+    camera_info_topic: str | None
+    frames_in_bag: int
+    gt_topics: dict[str, str]  # scored task -> ground-truth topic
+    tasks: tuple[str, ...]
+    namespace: str  # absolute, '' for the root
+    out_topics: dict[str, str]  # task -> absolute output topic
+
+    @property
+    def scored(self) -> tuple[str, ...]:
+        return tuple(self.gt_topics)
+
+
+def plan_replay(bag_path: str | Path, model: str | Path | None, image_topic: str, camera_info_topic: str | None,
+                gt_topics: dict[str, str | None] | None, namespace: str) -> ReplayPlan:
+    from ..runtime import default_model_path, read_meta
+
+    model_path = Path(model) if model else default_model_path()
+    meta = read_meta(model_path)
+    with BagReader(bag_path) as bag:
+        image_type = bag.require(image_topic, m.CAMERA_IMAGE_TYPES)
+        frames_in_bag = bag.message_count(image_topic)
+    camera_info = resolve_camera_info_topic(bag_path, image_topic, camera_info_topic)
+    gt = resolve_gt_topics(bag_path, gt_topics or {task: None for task in TASKS})
+    tasks = tuple(t for t in TASKS if t in meta.tasks)
+    ns = absolute_namespace(namespace)
+    return ReplayPlan(Path(bag_path), model_path, meta, image_topic, image_type, camera_info, frames_in_bag,
+                      {t: gt[t] for t in tasks if t in gt}, tasks, ns, {t: f"{ns}/{TASK_TOPICS[t]}" for t in tasks})
+
+
+class ReplayScorer:
+    """Pairs the node's outputs with the bag's ground truth by stamp; runs on the recorder's worker."""
+
+    def __init__(self, plan: ReplayPlan) -> None:
+        num_classes = len(plan.meta.class_names)
+        self.matcher = StampMatcher(make_meters(plan.scored, num_classes), num_classes, window=128, drop_older_on_match=True)
+        self.task_of_topic = {topic: task for task, topic in plan.out_topics.items()}
+        self.task_of_gt = {topic: task for task, topic in plan.gt_topics.items()}
+        self.published: dict[int, int] = {}  # stamp -> wall-clock ns at publish
+        self.lock = threading.Lock()
+
+    def on_published(self, stamp: int) -> None:
+        with self.lock:
+            self.published[stamp] = time.time_ns()
+
+    def on_output(self, topic: str, stamp: int, raw: bytes, _arrived: int) -> None:
+        task = self.task_of_topic[topic]
+        with self.lock:
+            if stamp not in self.published or task not in self.matcher.meters:
+                return
+        msg = typestore().deserialize_cdr(raw, m.IMAGE)
+        array = m.decode_array(msg, (OUTPUT_ENCODINGS[task],))
+        self.matcher.add_prediction(task, stamp, output_to_meter(task, array))
+
+    def on_ground_truth(self, record: Record) -> None:
+        task = self.task_of_gt[record.topic]
+        msg = record.msg
+        array = m.decode_array(msg, GT_ENCODINGS[task])
+        self.matcher.add_ground_truth(task, m.stamp_to_ns(msg.header), ground_truth_to_meter(task, array))
+
+
+@dataclass
+class _Session:
+    """The live pieces of one replay: this process's rclpy node, its recorder and player, the node process."""
+
+    node: Any
+    recorder: OutputRecorder
+    diagnostics: NodeDiagnostics
+    player: BagPlayer
+    process: ManagedProcess | None
+
+
+@contextmanager
+def _session(plan: ReplayPlan, scorer: ReplayScorer, rate: float, process: ManagedProcess | None) -> Iterator[_Session]:
+    """An rclpy context of its own, with the recorder and the bag player spinning on a thread."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+
+    from ..ros.qos import make_qos
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    node = rclpy.create_node("mtl_replay_eval", context=context)
+    spinner = threading.Thread(target=executor.spin, name="replay-spin", daemon=True)
+    try:
+        recorder = OutputRecorder(node, {topic: Image for topic in plan.out_topics.values()}, make_qos("reliable", 50),
+                                  raw=True, consume=scorer.on_output)
+        diagnostics = NodeDiagnostics(node, f"{plan.namespace}/perception_node" if process is not None else "")
+        camera = [plan.image_topic] + ([plan.camera_info_topic] if plan.camera_info_topic else [])
+        player = BagPlayer(node, plan.bag, camera, extra_topics=list(plan.gt_topics.values()), rate=rate, decompress=True)
+        executor.add_node(node)
+        spinner.start()
+        yield _Session(node, recorder, diagnostics, player, process)
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        if spinner.is_alive():
+            spinner.join(timeout=5.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def _wait_ready(session: _Session, plan: ReplayPlan, timeout: float) -> None:
+    """Ready when the node subscribes to the image topic and publishes every output we listen to."""
+    image_pub = session.player.publishers[plan.image_topic]
+
+    def ready() -> bool:
+        return image_pub.get_subscription_count() > 0 and session.recorder.connected()
+
+    what = f"ready (a subscriber on {plan.image_topic} and publishers on {', '.join(plan.out_topics.values())})"
+    if session.process is not None:
+        session.process.wait_until(ready, timeout, what=what)
+    elif not _poll(ready, timeout):
+        raise ReplayError(f"no node was {what} after {timeout:.0f} s")
+    time.sleep(MATCH_SETTLE_S)
+
+
+def _poll(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def _play_and_drain(session: _Session, plan: ReplayPlan, scorer: ReplayScorer, drain: float) -> float:
+    """Play the bag once, then wait until every frame is in or `drain` s pass without a new output; returns play seconds."""
+    recorder = session.recorder
+
+    def on_publish(record: Record, _t_publish: float) -> None:
+        if record.topic == plan.image_topic:
+            scorer.on_published(m.stamp_to_ns(record.msg.header))
+
+    started = time.perf_counter()
+    session.player.play_once(on_publish=on_publish, on_other=lambda record: recorder.submit(scorer.on_ground_truth, record))
+    play_s = time.perf_counter() - started
+    last_seen = time.time_ns()
+    while session.process is None or session.process.alive():
+        _, arrivals = recorder.snapshot()
+        latest = max((t for box in arrivals.values() for t in box.values()), default=0)
+        last_seen = max(last_seen, latest)
+        if _delivered(arrivals, scorer.published) >= len(scorer.published) or (time.time_ns() - last_seen) / 1e9 >= drain:
+            break
+        time.sleep(0.05)
+    return play_s
+
+
+def _delivered(arrivals: dict[str, dict[int, int]], published: dict[int, int]) -> int:
+    return sum(1 for stamp in published if all(stamp in box for box in arrivals.values()))
+
+
+def _latency_report(plan: ReplayPlan, arrivals: dict[str, dict[int, int]], published: dict[int, int]) -> dict[str, Any]:
+    """End-to-end latency (publish -> the slowest output of a frame) over frames with every output."""
+    latencies = [(max(box[s] for box in arrivals.values()) - t) / 1e6 for s, t in published.items()
+                 if all(s in box for box in arrivals.values())]
+    per_topic = {topic: [(box[s] - t) / 1e6 for s, t in published.items() if s in box] for topic, box in arrivals.items()}
+    return {
+        "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+        "mean": float(np.mean(latencies)) if latencies else float("nan"),
+        "max": float(np.max(latencies)) if latencies else float("nan"),
+        "per_topic_p50": {topic: percentile(values, 50) for topic, values in per_topic.items()},
+    }
+
+
+def _dropped_reported(diagnostics: dict[str, str]) -> int | None:
+    value = diagnostics.get("frames_dropped", diagnostics.get("dropped"))
+    try:
+        return None if value is None else int(float(value))
+    except ValueError:
+        return None
+
+
+def replay_eval(
+    bag_path: str | Path,
+    *,
+    model: str | Path | None = None,
+    image_topic: str = DEFAULT_IMAGE_TOPIC,
+    camera_info_topic: str | None = "auto",
+    gt_topics: dict[str, str | None] | None = None,
+    rate: float = 1.0,
+    launch: bool = True,
+    namespace: str = DEFAULT_NAMESPACE,
+    device: str = "cpu",
+    node_params: list[str] | None = None,
+    startup_timeout: float = 90.0,
+    drain: float = 3.0,
+    log_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    loopback_env(default_domain_id=DEFAULT_DOMAIN_ID)
+    plan = plan_replay(bag_path, model, image_topic, camera_info_topic, gt_topics, namespace)
+    log_path = Path(log_dir or tempfile.mkdtemp(prefix="mtl_replay_")) / "node.log"
+    scorer = ReplayScorer(plan)
+    process = None
+    started = time.perf_counter()
+    try:
+        if launch:
+            remaps = {"image": plan.image_topic, **({"camera_info": plan.camera_info_topic} if plan.camera_info_topic else {})}
+            params = {"model_path": plan.model, "device": device, **parse_params(node_params or [])}
+            process = start_node(log_path, namespace=plan.namespace or "/", node_name="perception_node", params=params, remaps=remaps)
+        with _session(plan, scorer, rate, process) as session:
+            _wait_ready(session, plan, startup_timeout)
+            startup_s = time.perf_counter() - started
+            play_s = _play_and_drain(session, plan, scorer, drain)
+            diagnostics = session.diagnostics.latest()
+            session.recorder.finish()
+            counts, arrivals = session.recorder.snapshot()
+    except ProcessError as err:
+        raise ReplayError(str(err)) from err
+    finally:
+        if process is not None:
+            process.stop()
+    metrics = scorer.matcher.finish()
+    return _report(plan, scorer, arrivals, rate, launch, log_path, diagnostics, startup_s, play_s, metrics)
+
+
+def _report(plan: ReplayPlan, scorer: ReplayScorer, arrivals: dict[str, dict[int, int]], rate: float, launch: bool,
+            log_path: Path, diagnostics: dict[str, str], startup_s: float, play_s: float, metrics: dict[str, Any]) -> dict[str, Any]:
+    published = len(scorer.published)
+    delivered = _delivered(arrivals, scorer.published)
+    topic_task = {topic: task for task, topic in plan.out_topics.items()}
+    return {
+        "bag": str(plan.bag),
+        "model": plan.meta.name,
+        "image_topic": plan.image_topic,
+        "image_type": plan.image_type,
+        "republished_as": m.IMAGE if plan.image_type == m.COMPRESSED_IMAGE else plan.image_type,
+        "rate": rate,
+        "domain_id": int(os.environ["ROS_DOMAIN_ID"]),
+        "node": {"launched": launch, "namespace": plan.namespace or "/", "log": str(log_path) if launch else None,
+                 "dropped_reported": _dropped_reported(diagnostics), "startup_s": startup_s},
+        "frames_in_bag": plan.frames_in_bag,
+        "frames_published": published,
+        "frames_delivered": delivered,
+        "delivered_fraction": delivered / published if published else 0.0,
+        "dropped": published - delivered,
+        "outputs_received": {topic_task[t]: sum(1 for s in box if s in scorer.published) for t, box in arrivals.items()},
+        "latency_ms": _latency_report(plan, arrivals, scorer.published),
+        "playback_s": play_s,
+        "input_fps": published / play_s if play_s > 0 else float("nan"),
+        "output_fps": delivered / play_s if play_s > 0 else float("nan"),
+        "ground_truth_topics": dict(plan.gt_topics),
+        "matched": dict(scorer.matcher.matched),
+        "metrics": metrics,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lat = report["latency_ms"]
+    lines = [
+        f"replay of {report['bag']} at rate {report['rate']} through {report['node']['namespace']} (model {report['model']})",
+        f"  frames published {report['frames_published']}, delivered {report['frames_delivered']} "
+        f"({100 * report['delivered_fraction']:.1f}%), dropped {report['dropped']}"
+        + (f" (node reports {report['node']['dropped_reported']})" if report["node"]["dropped_reported"] is not None else ""),
+        f"  end-to-end latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  max {lat['max']:.1f}",
+        f"  input {report['input_fps']:.1f} fps, output {report['output_fps']:.1f} fps",
+    ]
+    for task, values in report["metrics"].items():
+        lines.append(f"  {task}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float)) + f"  ({report['matched'][task]} frames)")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", help="rosbag2 directory (mcap or sqlite3) or a bare .mcap/.db3 file")
+    parser.add_argument("--model", default=None, help="deploy artifact directory (default: the bundled model)")
+    parser.add_argument("--image-topic", default=DEFAULT_IMAGE_TOPIC)
+    parser.add_argument("--camera-info-topic", default="auto", help="'auto' (image namespace /camera_info if present) or 'none'")
+    for task in TASKS:
+        parser.add_argument(f"--gt-{task}-topic", default=None, help="ground-truth topic (default if present; 'none' to skip)")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    parser.add_argument("--no-launch", action="store_true", help="attach to a running node instead of starting one")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="the node's namespace (its outputs live under it)")
+    parser.add_argument("--device", default="cpu", help="the launched node's device parameter")
+    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE", help="extra node parameter")
+    parser.add_argument("--startup-timeout", type=float, default=90.0)
+    parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for late outputs after playback")
+    parser.add_argument("--report", default=None, help="write the JSON report here")
+    parser.add_argument("--log-dir", default=None, help="where the node's log goes (default: a temp dir)")
+
+
+def run(args: argparse.Namespace) -> int:
+    camera_info = None if args.camera_info_topic.lower() == "none" else args.camera_info_topic
+    try:
+        report = replay_eval(
+            args.bag, model=args.model, image_topic=args.image_topic, camera_info_topic=camera_info,
+            gt_topics={task: getattr(args, f"gt_{task}_topic") for task in TASKS}, rate=args.rate,
+            launch=not args.no_launch, namespace=args.namespace, device=args.device, node_params=args.node_param,
+            startup_timeout=args.startup_timeout, drain=args.drain, log_dir=args.log_dir,
+        )
+    except (BagError, ReplayError, ValueError) as err:
+        print(f"replay-eval: error: {err}", file=sys.stderr)
+        return 2
+    print_report(format_report(report), report, args.report)
+    return 0 if report["frames_delivered"] > 0 else 1
