@@ -57,3 +57,65 @@ def test_panel_layout():
     out = vz.panel([a, b], gap=2)
     assert out.shape == (10, 20 + 2 + 10, 3)
     assert (out[:, 20:22] == 255).all() and (out[:, 22:] == 7).all()
+
+
+def _frame(h=12, w=16, classes=5):
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    label = rng.integers(-1, classes, (h, w))
+    depth = rng.uniform(0.5, 6.0, (h, w)).astype(np.float32)
+    depth[0, :3] = 0.0  # invalid
+    normal = rng.normal(size=(h, w, 3)).astype(np.float32)
+    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+    normal[1, :2] = 0.0  # invalid
+    image = rng.uniform(0, 1, (h, w, 3)).astype(np.float32)
+    return SimpleNamespace(image=image, label=label, depth=depth, normal=normal)
+
+
+def _tiles(row, width, count=4, gap=4):
+    return [row[:, k * (width + gap): k * (width + gap) + width] for k in range(count)]
+
+
+def test_preview_demo_panel_and_training_plot_colour_alike():
+    """The same labels, depth and normals give the same pixels in all three views (the node: test_node)."""
+    import torch
+
+    from mtl_perception.data import PALETTE
+    from mtl_perception.interop.encodings import labels_to_mono8
+    from mtl_perception.tools.dataset_preview import preview_tiles
+    from mtl_perception.tools.demo import demo_panel
+    from mtl_perception.tools.demo_scoring import ScoredFrame
+    from mtl_perception.training.plots import prediction_panels
+
+    frame = _frame()
+    h, w = frame.depth.shape
+    palette = PALETTE[:5]
+    lut = vz.palette_lut(palette)
+    top = float(frame.depth.max())
+    preview = preview_tiles(frame, vz.palette_lut(PALETTE), top)[1:]
+    predicted = np.clip(frame.label, 0, None)
+    panel = demo_panel(ScoredFrame(frame, labels_to_mono8(predicted), frame.depth, frame.normal), palette)
+    demo_pred, demo_gt = _tiles(panel[:h], w)[1:], _tiles(panel[h + 4:], w)[1:]
+    logits = torch.nn.functional.one_hot(torch.from_numpy(predicted), 5).permute(2, 0, 1).float()
+    targets = {"segmentation": torch.from_numpy(frame.label), "depth": torch.from_numpy(frame.depth)[None],
+               "normals": torch.from_numpy(frame.normal).permute(2, 0, 1)}
+    outputs = {"segmentation": logits, "depth": targets["depth"], "normals": targets["normals"]}
+    plot = dict(prediction_panels(torch.from_numpy(frame.image).permute(2, 0, 1), targets, outputs, lut))
+    plot_gt = [plot["seg gt"], plot["depth gt"], plot["normals gt"]]
+    plot_pred = [plot["seg pred"], plot["depth pred"], plot["normals pred"]]
+    expected_gt = [vz.colorize_labels(frame.label, lut), vz.colorize_depth(frame.depth, 0.0, top), vz.colorize_normals(frame.normal)]
+    for views in (preview, demo_gt, plot_gt):
+        for got, want in zip(views, expected_gt):
+            np.testing.assert_array_equal(got, want)
+    for got, want in zip(plot_pred, demo_pred):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(demo_pred[0], vz.colorize_labels(predicted, lut))
+
+
+def test_labels_any_integer_dtype_and_invalid_ids_are_black():
+    lut = vz.palette_lut([(10, 20, 30), (40, 50, 60)])
+    out = vz.colorize_labels(np.array([[-1, 0, 1, 2, 300]], np.int64), lut)
+    np.testing.assert_array_equal(out[0], [[0, 0, 0], [10, 20, 30], [40, 50, 60], [0, 0, 0], [0, 0, 0]])
+    with pytest.raises(ValueError):
+        vz.colorize_labels(np.zeros((1, 1), np.float32), lut)

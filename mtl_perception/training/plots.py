@@ -7,6 +7,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from .. import colors
+
 
 def _pyplot():
     import matplotlib
@@ -36,38 +38,41 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def prediction_panels(image: torch.Tensor, targets: Mapping[str, torch.Tensor], outputs: Mapping[str, torch.Tensor],
+                      lut: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """One frame's (title, RGB) panels: the image, then ground truth and prediction per task, through `colors`."""
+    panels = [("image", image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())]
+    for task in outputs:
+        gt, pred = targets[task].detach().cpu(), outputs[task].detach().float().cpu()
+        if task == "segmentation":
+            views = (colors.colorize_labels(gt.numpy(), lut), colors.colorize_labels(pred.argmax(0).numpy(), lut))
+        elif task == "depth":
+            top = float(gt.max()) or 1.0  # one scale for both, from the ground truth
+            views = (colors.colorize_depth(gt[0].numpy(), 0.0, top), colors.colorize_depth(pred[0].numpy(), 0.0, top))
+        else:
+            views = (colors.colorize_normals(gt.permute(1, 2, 0).numpy()), colors.colorize_normals(pred.permute(1, 2, 0).numpy()))
+        short = "seg" if task == "segmentation" else task
+        panels += [(f"{short} gt", views[0]), (f"{short} pred", views[1])]
+    return panels
+
+
 def plot_predictions(images: torch.Tensor, targets: Mapping[str, torch.Tensor], outputs: Mapping[str, torch.Tensor], palette: np.ndarray, path: Path) -> None:
     """Rows: frames. Columns: image, then ground truth and prediction for every task."""
     plt = _pyplot()
-    tasks = list(outputs)
-    rows, cols = images.shape[0], 1 + 2 * len(tasks)
+    lut = colors.palette_lut(palette)
+    rows, cols = images.shape[0], 1 + 2 * len(outputs)
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 1.8 * rows), squeeze=False)
     for r in range(rows):
-        panels = [("image", images[r].permute(1, 2, 0).clamp(0, 1).cpu().numpy())]
-        for task in tasks:
-            gt, pred = targets[task][r].detach().cpu(), outputs[task][r].detach().float().cpu()
-            if task == "segmentation":
-                panels += [("seg gt", _colour(gt.numpy(), palette)), ("seg pred", _colour(pred.argmax(0).numpy(), palette))]
-            elif task == "depth":
-                top = float(gt.max()) or 1.0
-                panels += [("depth gt", gt[0].numpy() / top), ("depth pred", pred[0].numpy() / top)]
-            else:
-                panels += [("normals gt", (gt.permute(1, 2, 0).numpy() + 1) / 2), ("normals pred", (pred.permute(1, 2, 0).numpy() + 1) / 2)]
-        for c, (title, panel) in enumerate(panels):
-            axes[r, c].imshow(np.clip(panel, 0, 1), cmap="viridis" if panel.ndim == 2 else None)
+        frame_targets = {task: targets[task][r] for task in outputs}
+        frame_outputs = {task: outputs[task][r] for task in outputs}
+        for c, (title, panel) in enumerate(prediction_panels(images[r], frame_targets, frame_outputs, lut)):
+            axes[r, c].imshow(panel)
             axes[r, c].axis("off")
             if r == 0:
                 axes[r, c].set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def _colour(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    out = np.zeros((*labels.shape, 3), dtype=np.float32)
-    valid = (labels >= 0) & (labels < len(palette))
-    out[valid] = palette[labels[valid]] / 255.0
-    return out
 
 
 def plot_delta_bars(rows: Sequence[tuple[str, float, float]], path: Path, title: str) -> None:
