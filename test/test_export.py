@@ -79,4 +79,20 @@ def test_eval_artifact_and_checkpoint_agree(trained_run, tmp_path):
         results[name] = json.loads(json_path.read_text())["metrics"]
     for task, metrics in results["artifact"].items():
         for key, value in metrics.items():
+            if key == "per_class_iou":  # null for classes neither form predicts nor sees
+                other = results["checkpoint"][task][key]
+                assert [v is None for v in value] == [v is None for v in other]
+                assert [v for v in value if v is not None] == pytest.approx([v for v in other if v is not None], rel=1e-3, abs=1e-3)
+                continue
             assert value == pytest.approx(results["checkpoint"][task][key], rel=1e-3, abs=1e-3), (task, key)
+
+
+def test_eval_baselines_prints_both_and_writes_json(trained_run, tmp_path, capsys):
+    export_checkpoint(trained_run / "run" / "best.pt", tmp_path / "art", data_root=str(trained_run / "data"), frames=1)
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(tmp_path / "art"), "--data", str(trained_run / "data"), "--baselines", "--json", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "| task | metric | model | priors |" in printed and "| class | IoU model | IoU priors |" in printed
+    document = json.loads(out.read_text())
+    assert set(document["priors"]) == set(document["metrics"]) == {"segmentation", "depth", "normals"}
+    assert document["prior_data"] == str(trained_run / "data")

@@ -1,7 +1,7 @@
 """Streaming metrics and mean task losses of a model over a loader (all ranks)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -13,8 +13,11 @@ from .losses import task_losses
 
 
 @torch.no_grad()
-def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str], num_classes: int, size: tuple[int, int], device: torch.device, memory_format: torch.memory_format = torch.contiguous_format) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Metrics per task over the whole loader (all ranks) and the mean loss per task."""
+def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str], num_classes: int, size: tuple[int, int], device: torch.device, memory_format: torch.memory_format = torch.contiguous_format, per_class: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """Metrics per task over the whole loader (all ranks) and the mean loss per task.
+
+    per_class: also keep segmentation's per-class IoU list (logs and tables take scalars only).
+    """
     from ..metrics import make_meters
 
     meters = make_meters(tasks, num_classes)
@@ -33,7 +36,11 @@ def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str]
     all_reduce_sum(loss_sums)
     for meter in meters.values():
         meter.all_reduce_()  # meters keep sums and counts, so summing over ranks is exact
-    # Scalars only (segmentation also reports a per-class list, kept out of logs and tables).
-    metrics = {task: {k: float(v) for k, v in meters[task].compute().items() if isinstance(v, (int, float))} for task in tasks}
+    metrics = {task: scalars_and_lists(meters[task].compute(), per_class) for task in tasks}
     losses = {task: float(loss_sums[i] / max(loss_sums[-1], 1)) for i, task in enumerate(tasks)}
     return metrics, losses
+
+
+def scalars_and_lists(values: Mapping[str, Any], keep_lists: bool) -> dict[str, Any]:
+    """A meter's result as floats, with its list-valued entries only when asked."""
+    return {k: (float(v) if isinstance(v, (int, float)) else list(v)) for k, v in values.items() if keep_lists or isinstance(v, (int, float))}
