@@ -10,22 +10,24 @@ from mtl_perception.training.trainer import Trainer
 torch.set_num_threads(2)
 
 
-def resume_config(root):
+def resume_config(root, mode="blocks"):
     # svd_shared with 1-step phases and DWA: phase, weighting history, Adam moments and the
     # cosine schedule all have to survive the restart for the losses to match bit for bit.
     return load_config(None, [f"data.root={root}", "data.height=32", "data.width=48", "model.width=0.25", "batch_size=2",
-                              "epochs=3", "model.scheme=svd_shared", "schedule.phase_a=1", "schedule.phase_b=1",
+                              "epochs=3", "model.scheme=svd_shared", f"schedule.mode={mode}", "schedule.phase_a=1", "schedule.phase_b=1",
                               "loss.weighting=dwa", "data.augment=true", "tensorboard=false", "plots=false", "device=cpu"])
 
 
-def test_resume_matches_uninterrupted_run(data_root):
-    straight = Trainer.from_config(resume_config(data_root), data_root / "straight").fit()
+@pytest.mark.parametrize("mode, steps_per_batch", [("blocks", 1), ("interleaved", 2)])
+def test_resume_matches_uninterrupted_run(data_root, mode, steps_per_batch):
+    straight_dir, killed_dir = data_root / f"straight_{mode}", data_root / f"killed_{mode}"
+    straight = Trainer.from_config(resume_config(data_root, mode), straight_dir).fit()
 
-    killed_dir = data_root / "killed"
-    Trainer.from_config(resume_config(data_root), killed_dir).fit(stop_after_epoch=1)  # "killed" after epoch 1
+    Trainer.from_config(resume_config(data_root, mode), killed_dir).fit(stop_after_epoch=1)  # "killed" after epoch 1
     torch.manual_seed(12345)  # a fresh process would not share the first run's RNG state
-    resumed_trainer = Trainer.from_config(resume_config(data_root), killed_dir, resume=True)
-    assert resumed_trainer.epoch == 1 and resumed_trainer.step == 2
+    resumed_trainer = Trainer.from_config(resume_config(data_root, mode), killed_dir, resume=True)
+    # 4 train frames at batch 2: two batches an epoch.
+    assert (resumed_trainer.epoch, resumed_trainer.batches, resumed_trainer.step) == (1, 2, 2 * steps_per_batch)
     resumed = resumed_trainer.fit()
 
     assert [h["epoch"] for h in resumed] == [1, 2, 3]
@@ -33,7 +35,7 @@ def test_resume_matches_uninterrupted_run(data_root):
         assert a["train"] == b["train"], (a["epoch"], a["train"], b["train"])
         assert a["val"] == b["val"]
         assert a["weights"] == b["weights"]
-    final_a = load_checkpoint(data_root / "straight" / "last.pt")["model"]
+    final_a = load_checkpoint(straight_dir / "last.pt")["model"]
     final_b = load_checkpoint(killed_dir / "last.pt")["model"]
     assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
 
