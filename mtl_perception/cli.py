@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 # name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -22,16 +23,64 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+DEBUG_ENV = "MTL_PERCEPTION_DEBUG"  # set to 1 (or pass --debug) for tracebacks instead of one-line errors
+MAX_ERROR_CHARS = 500
+# Commands whose `key=value` overrides may sit on either side of their options.
+INTERMIXED = frozenset({"train"})
+# command -> (kind, argparse dest, default when unset): outputs checked before any work starts,
+# so a bad path fails in a second, not after an hour of evaluation.
+OUTPUTS: dict[str, tuple[tuple[str, str, Callable[[argparse.Namespace], Any]], ...]] = {
+    "train": (("dir", "out", lambda a: None),),
+    "make-dataset": (("dir", "out", lambda a: None),),
+    "make-bag": (("dir", "out", lambda a: None),),
+    "export": (("dir", "out", lambda a: None),),
+    "compare": (("dir", "out", lambda a: None),),
+    "demo": (("dir", "output", lambda a: None),),
+    "eval": (("file", "json", lambda a: f"eval_{a.split}.json"),),
+    "bag-eval": (("file", "report", lambda a: None), ("dir", "write_bag", lambda a: None)),
+    "replay-eval": (("file", "report", lambda a: None),),
+}
+
+
+def check_outputs(name: str, args: argparse.Namespace) -> None:
+    """Raise OutputPathError naming the first output path of `name` that cannot be written."""
+    from .tools.output_paths import check_output_dir, check_output_file
+
+    for kind, dest, default in OUTPUTS.get(name, ()):
+        path = getattr(args, dest, None) or default(args)
+        if path:
+            (check_output_dir if kind == "dir" else check_output_file)(path)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the problem: the exception's message, whitespace collapsed, bounded."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        return f"out of memory{': ' + text if text else ''} (is a size or count too large?)"
+    if not text or isinstance(exc, (KeyError, IndexError, AttributeError, TypeError)):
+        text = f"{type(exc).__name__}: {text or 'no detail'}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def _debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
+    """`--debug` before the command, or DEBUG_ENV set to anything but '' / '0'; returns the rest of argv."""
+    from_env = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if argv[:1] == ["--debug"]:
+        return True, argv[1:]
+    return from_env, argv
+
+
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: mtl-perception <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
-    lines += ["", "Run `mtl-perception <command> --help` for a command's options."]
+    lines += ["", "Run `mtl-perception <command> --help` for a command's options.",
+              f"Errors are one line (exit code 2); `--debug` or {DEBUG_ENV}=1 shows the traceback."]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    debug, argv = _debug_requested(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
@@ -42,8 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"mtl-perception {name}", description=help_text)
+    parser.add_argument("--debug", action="store_true", help=f"show tracebacks instead of one-line errors (or set {DEBUG_ENV}=1)")
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(rest)) or 0)
+    args = parser.parse_intermixed_args(rest) if name in INTERMIXED else parser.parse_args(rest)
+    try:
+        check_outputs(name, args)
+        return int(module.run(args) or 0)
+    except Exception as exc:  # noqa: BLE001 - the one place any failure becomes a one-line error
+        if debug or args.debug:
+            raise
+        print(f"mtl-perception {name}: error: {describe_error(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

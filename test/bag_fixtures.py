@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 H, W, FRAMES, FPS, SEED = 48, 64, 4, 15.0, 3
 
 
@@ -19,3 +21,17 @@ def make_artifact(directory: Path) -> Path:
     return save_artifact(
         net, directory / "art", class_names=CLASS_NAMES, palette=[tuple(int(v) for v in c) for c in PALETTE], input_size=(48, 64)
     )
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    """The tiny artifact, once per test module (import this fixture by name)."""
+    return make_artifact(tmp_path_factory.mktemp("art"))
+
+
+@pytest.fixture(scope="module")
+def engine(artifact):
+    """A CPU engine on the tiny artifact."""
+    from mtl_perception.runtime import load_engine
+
+    return load_engine(artifact, device="cpu")

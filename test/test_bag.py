@@ -18,21 +18,9 @@ from mtl_perception.cli import main as cli_main
 from mtl_perception.data import CLASS_NAMES, Camera, render_sequence
 from mtl_perception.interop.stamps import stamp_to_ns
 
-from bag_fixtures import FPS, FRAMES, H, SEED, W, make_artifact
+from bag_fixtures import FPS, FRAMES, H, SEED, W, artifact, engine  # noqa: F401 - fixtures
 
 GT = dict(GT_TOPICS)
-
-
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory) -> Path:
-    return make_artifact(tmp_path_factory.mktemp("art"))
-
-
-@pytest.fixture(scope="module")
-def engine(artifact):
-    from mtl_perception.runtime import load_engine
-
-    return load_engine(artifact, device="cpu")
 
 
 @pytest.fixture(scope="module")

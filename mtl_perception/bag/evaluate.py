@@ -25,7 +25,11 @@ from ..interop.topics import DEFAULT_GT_TOPICS, DEFAULT_IMAGE_TOPIC, DEPTH_CAMER
 from ..metrics import percentile
 from . import messages as m
 from .io import STORAGES, BagError, BagReader, BagWriter, Record
+from .ownership import check_output_apart
 from .scoring import TASKS, StampMatcher, make_meters
+
+
+TOOL = "bag-eval"  # recorded in --write-bag's metadata; --overwrite replaces only bags it names
 
 
 @dataclass
@@ -129,6 +133,10 @@ def evaluate_bag(
     topics must exist (TopicNotFoundError lists those that do).
     """
     gt_topics = {task: topic for task, topic in (gt_topics or {}).items() if topic}
+    if max_frames is not None and max_frames < 0:
+        raise ValueError(f"--max-frames must be >= 0, got {max_frames}")
+    if write_bag is not None:
+        check_output_apart(bag_path, write_bag)  # before anything is opened, let alone replaced
     num_classes = len(engine.meta.class_names)
     started = time.perf_counter()
     with ExitStack() as stack:
@@ -140,7 +148,7 @@ def evaluate_bag(
         total = bag.message_count(image_topic) if max_frames is None else min(bag.message_count(image_topic), max_frames)
         writer = None
         if write_bag is not None:
-            bag_writer = stack.enter_context(BagWriter(write_bag, write_storage or bag.storage, overwrite=overwrite))
+            bag_writer = stack.enter_context(BagWriter(write_bag, write_storage or bag.storage, overwrite=overwrite, tool=TOOL))
             writer = PredictionWriter(bag_writer, image_topic, image_type, engine.tasks, absolute_namespace(output_prefix), camera_info_topic)
         bar = stack.enter_context(_progress_bar(total)) if progress else None
         timing = Throughput()
@@ -285,7 +293,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-bag", default=None, help="write predictions (node topics and encodings) to this new bag")
     parser.add_argument("--write-storage", choices=STORAGES, default=None, help="storage of --write-bag (default: the input's)")
     parser.add_argument("--output-prefix", default="/perception", help="namespace of the prediction topics in --write-bag")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --write-bag")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --write-bag that an earlier bag-eval wrote")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")

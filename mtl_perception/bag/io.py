@@ -7,11 +7,12 @@ accept them. No rclpy here: everything is pure Python.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+
+from .ownership import WRITER_KEY, OwnershipError, remove_own_bag
 
 STORAGES: tuple[str, ...] = ("mcap", "sqlite3")
 BAG_VERSION = 8  # what rosbag2 on Iron/Jazzy writes; every rosbag2 since Iron reads it
@@ -166,12 +167,13 @@ class BagWriter:
     metadata.yaml written) rather than aborted: a partial bag is a valid, shorter bag.
     """
 
-    def __init__(self, path: str | os.PathLike[str], storage: str = "mcap", *, overwrite: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], storage: str = "mcap", *, overwrite: bool = False, tool: str = "mtl-perception") -> None:
         if storage not in STORAGES:
             raise BagError(f"unknown storage {storage!r} (choose from {', '.join(STORAGES)})")
         self.path = Path(path)
         self.storage = storage
         self.overwrite = overwrite
+        self.tool = tool  # recorded in metadata.yaml, so --overwrite can recognise this tool's own output
         self._writer: Any = None
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
@@ -186,20 +188,24 @@ class BagWriter:
     def open(self) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
 
-        if self.path.exists():
+        if self.path.exists() or self.path.is_symlink():
             if not self.overwrite:
-                raise BagError(f"{self.path} exists already (pass --overwrite to replace it)")
-            if self.path.is_dir():
-                shutil.rmtree(self.path)
-            else:
-                self.path.unlink()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+                raise BagError(f"{self.path} exists already (pass --overwrite to replace a previous {self.tool} output)")
+            try:
+                remove_own_bag(self.path, self.tool)
+            except OwnershipError as err:
+                raise BagError(str(err)) from err
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise BagError(f"cannot create bag {self.path}: {err}") from err
         plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
         writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
         try:
             writer.open()
         except Exception as err:  # noqa: BLE001
             raise BagError(f"cannot create bag {self.path}: {err}") from err
+        writer.set_custom_data(WRITER_KEY, self.tool)
         self._writer = writer
 
     def add_topic(self, topic: str, msgtype: str, qos: Sequence[Any] = ()) -> None:

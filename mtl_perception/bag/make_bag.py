@@ -10,6 +10,7 @@ Topics (all stamped identically per frame, one frame_id):
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -26,6 +27,10 @@ CAMERA_INFO_TOPIC = camera_info_beside(IMAGE_TOPIC)
 GT_TOPICS = dict(DEFAULT_GT_TOPICS)
 FRAME_ID = "camera_optical_frame"
 DEFAULT_START_NS = 1_700_000_000 * 1_000_000_000
+TOOL = "make-bag"  # recorded in the bag's metadata; --overwrite replaces only bags it names
+MAX_SIDE = 4096  # pixels per image side: a robot camera, not a memory bomb
+MAX_FRAMES = 1_000_000
+MAX_FPS = 1000.0
 
 
 def frame_stamp(index: int, fps: float, start_ns: int = DEFAULT_START_NS) -> int:
@@ -56,15 +61,17 @@ def write_bag(
     """
     from ..data import Camera, render_sequence
 
-    if frames <= 0:
-        raise ValueError("--frames must be positive")
-    if fps <= 0:
-        raise ValueError("--fps must be positive")
+    if not 0 < frames <= MAX_FRAMES:
+        raise ValueError(f"--frames must be in 1..{MAX_FRAMES}, got {frames}")
+    if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise ValueError(f"--fps must be a finite number in (0, {MAX_FPS:g}], got {fps}")
+    if not (16 <= height <= MAX_SIDE and 16 <= width <= MAX_SIDE):
+        raise ValueError(f"--height and --width must be in 16..{MAX_SIDE}, got {height}x{width}")
     if encoding not in ("rgb8", "bgr8"):
         raise ValueError(f"--encoding must be rgb8 or bgr8, got {encoding!r}")
     camera = Camera.default(height, width)
     image_type = m.COMPRESSED_IMAGE if compressed else m.IMAGE
-    with BagWriter(out, storage, overwrite=overwrite) as bag:
+    with BagWriter(out, storage, overwrite=overwrite, tool=TOOL) as bag:
         bag.add_topic(IMAGE_TOPIC, image_type)
         bag.add_topic(CAMERA_INFO_TOPIC, m.CAMERA_INFO)
         for topic in GT_TOPICS.values():
@@ -107,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write sensor_msgs/CompressedImage (png, lossless, by default; or jpeg)",
     )
     parser.add_argument("--frame-id", default=FRAME_ID)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output bag")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bag that an earlier make-bag wrote")
     parser.add_argument("--no-progress", action="store_true")
 
 

@@ -29,8 +29,24 @@ COLOR_INPUT_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mon
 MAX_PIXELS = 8192 * 8192
 
 
+MAX_ECHO_CHARS = 40  # a peer-supplied string is quoted at most this long in errors and logs
+
+
 class ImageFormatError(ValueError):
     """An Image message cannot be decoded: unknown encoding, bad size/step, short data."""
+
+
+def shorten(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """repr() of a peer-supplied string, cut to `limit` characters so it cannot flood a log."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} chars)"
+
+
+def _payload(data: Any) -> np.ndarray:
+    """The message's data field as a uint8 view (no copy for bytes, bytearray, memoryview, array)."""
+    buffer = data if isinstance(data, (bytes, bytearray, memoryview)) else memoryview(data)
+    return np.frombuffer(buffer, dtype=np.uint8)
 
 
 def image_to_array(msg: Any) -> np.ndarray:
@@ -40,7 +56,7 @@ def image_to_array(msg: Any) -> np.ndarray:
     """
     encoding = str(msg.encoding)
     if encoding not in ENCODINGS:
-        raise ImageFormatError(f"unsupported encoding {encoding!r} (supported: {', '.join(ENCODINGS)})")
+        raise ImageFormatError(f"unsupported encoding {shorten(encoding)} (supported: {', '.join(ENCODINGS)})")
     dtype, channels = ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
@@ -50,15 +66,17 @@ def image_to_array(msg: Any) -> np.ndarray:
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
         raise ImageFormatError(f"step {step} is smaller than width*channels*bytes = {row_bytes} for {encoding}")
-    data = msg.data
-    buffer = data if isinstance(data, (bytes, bytearray, memoryview)) else memoryview(data)
-    raw = np.frombuffer(buffer, dtype=np.uint8)
-    if raw.size < step * height:
-        # The last row's padding is optional in practice; its pixels are not.
-        if raw.size < step * (height - 1) + row_bytes:
-            raise ImageFormatError(f"data has {raw.size} bytes, need {step * height} for {height} rows of step {step}")
-        raw = np.concatenate([raw, np.zeros(step * height - raw.size, np.uint8)])
-    rows = raw[: step * height].reshape(height, step)[:, :row_bytes]
+    raw = _payload(msg.data)
+    if step > raw.size:
+        raise ImageFormatError(f"step {step} is larger than the whole payload of {raw.size} bytes")
+    # Sizes are checked against the bytes actually received before anything is allocated:
+    # a huge `step` with a tiny payload must fail here, not size a buffer. The last row's
+    # padding is optional in practice; its pixels are not.
+    needed = step * (height - 1) + row_bytes
+    if raw.size < needed:
+        raise ImageFormatError(f"data has {raw.size} bytes, need {needed} for {height} rows of step {step}")
+    # A strided view over the payload (in bounds by the check above), copied once to the pixels.
+    rows = np.lib.stride_tricks.as_strided(raw, shape=(height, row_bytes), strides=(step, 1), writeable=False)
     order = ">" if bool(msg.is_bigendian) else "<"
     pixels = np.ascontiguousarray(rows).view(dtype.newbyteorder(order) if dtype.itemsize > 1 else dtype)
     pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
@@ -68,7 +86,7 @@ def image_to_array(msg: Any) -> np.ndarray:
 def image_to_rgb(msg: Any) -> np.ndarray:
     """Decode a camera image (rgb8, bgr8, rgba8, bgra8, mono8) to contiguous H×W×3 uint8 RGB."""
     if str(msg.encoding) not in COLOR_INPUT_ENCODINGS:
-        raise ImageFormatError(f"unsupported camera encoding {msg.encoding!r} (supported: {', '.join(COLOR_INPUT_ENCODINGS)})")
+        raise ImageFormatError(f"unsupported camera encoding {shorten(str(msg.encoding))} (supported: {', '.join(COLOR_INPUT_ENCODINGS)})")
     pixels = image_to_array(msg)
     encoding = str(msg.encoding)
     if encoding == "mono8":
@@ -98,7 +116,7 @@ def float_to_rgb8(image: np.ndarray) -> np.ndarray:
 def _pack(array: np.ndarray, encoding: str) -> tuple[np.ndarray, int]:
     """Validate `array` for `encoding`; return it tightly packed little-endian, and its row step."""
     if encoding not in ENCODINGS:
-        raise ImageFormatError(f"unsupported encoding {encoding!r}")
+        raise ImageFormatError(f"unsupported encoding {shorten(encoding)}")
     dtype, channels = ENCODINGS[encoding]
     expected_ndim = 2 if channels == 1 else 3
     if array.ndim != expected_ndim or (channels > 1 and array.shape[2] != channels):

@@ -19,6 +19,7 @@ from ..data.trajectory import render_dataset_frame
 from .dataset_preview import save_preview
 
 VAL_INDEX_OFFSET = 1_000_000_000
+MAX_SIDE = 4096  # pixels per image side: beyond it one frame's float arrays alone exceed gigabytes
 PREVIEW_FILE = "preview.png"
 
 
@@ -41,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.train < 0 or args.val < 0 or args.train >= VAL_INDEX_OFFSET:
         print(f"make-dataset: need 0 <= --train < {VAL_INDEX_OFFSET} and --val >= 0", file=sys.stderr)
         return 2
-    if args.height < 8 or args.width < 8 or args.seed < 0:
-        print("make-dataset: need --height and --width >= 8 and --seed >= 0", file=sys.stderr)
+    if not (8 <= args.height <= MAX_SIDE and 8 <= args.width <= MAX_SIDE) or args.seed < 0:
+        print(f"make-dataset: need --height and --width in 8..{MAX_SIDE} (got {args.height}x{args.width}) and --seed >= 0", file=sys.stderr)
         return 2
     out: Path = args.out
     existing = _existing_samples(out)

@@ -133,6 +133,17 @@ class TrainConfig:
             (self.schedule.phase_a >= 1 and self.schedule.phase_b >= 1, "schedule.phase_a and phase_b must be >= 1"),
             (self.epochs >= 1 and self.batch_size >= 1 and self.eval_every >= 1, "epochs, batch_size, eval_every must be >= 1"),
             (self.data.height >= 16 and self.data.width >= 16, "data.height/width must be >= 16"),
+            # Upper bounds: an absurd value must fail here, not as a MemoryError minutes later.
+            (self.model.width <= 8, f"model.width must be <= 8 (1024 channels at the widest stage), got {self.model.width:g}"),
+            (0 <= self.model.task_layers <= 32, f"model.task_layers must be in 0..32, got {self.model.task_layers}"),
+            (self.model.rank is None or self.model.rank <= 4096, f"model.rank must be <= 4096 or null, got {self.model.rank}"),
+            (1 <= self.model.expansion <= 16, f"model.expansion must be in 1..16, got {self.model.expansion}"),
+            (self.data.height <= 4096 and self.data.width <= 4096, f"data.height/width must be <= 4096, got {self.data.height}x{self.data.width}"),
+            (self.data.train_limit >= 0 and self.data.val_limit >= 0, "data.train_limit and data.val_limit must be >= 0 (0: all)"),
+            (self.data.num_workers >= 0 and self.threads >= 0, "data.num_workers and threads must be >= 0 (threads 0: torch's default)"),
+            (self.batch_size <= 4096, f"batch_size must be <= 4096, got {self.batch_size}"),
+            (self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
+             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"),
         ]
         for ok, message in checks:
             if not ok:
