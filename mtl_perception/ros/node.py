@@ -4,20 +4,17 @@ Lifecycle: configure loads + warms up the artifact and creates the (lifecycle) p
 activate creates the subscriptions and starts the inference worker; deactivate removes them;
 cleanup frees the model (and CUDA cache). `autostart` (default true) runs configure + activate.
 
-The subscription callback only drops the message into a one-slot buffer; a worker loop decodes
-and runs the network, and a publisher thread sends the outputs while the next frame is already
-in the network, so a slow model never backs up DDS queues. Every model call (load, warm-up,
-inference) runs on one InferenceThread, so torch keeps one CPU thread pool.
+Serving is a ServingPipeline (pipeline.py): the subscription drops each frame into a one-slot
+buffer, the network runs on one InferenceThread (so torch keeps one CPU thread pool; load and
+warm-up run there too), and a publisher thread sends the outputs. This module is the wiring:
+parameters, lifecycle, endpoints, and what one frame's inference and publication are.
+A configure that fails leaves the node up and unconfigured, saying how to retry.
 """
 from __future__ import annotations
 
 import gc
-import queue
 import sys
-import threading
 import time
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..runtime import default_model_path, load_engine, resolve_device
@@ -36,11 +32,15 @@ from .. import colors
 from ..interop.camera_info import fill_scaled_camera_info, validate_intrinsics
 from ..interop.encodings import mask_depth
 from ..interop.image import ImageFormatError, fill_image, image_to_rgb
+from ..interop.stamps import stamp_to_ns
 from . import diagnostics, params
+from .lifecycle_guard import guard_change_state
+from .pipeline import ServingPipeline
 from .qos import make_qos
-from .serving import InferenceThread, LatestSlot, ServingStats
+from .serving import InferenceThread, LatestSlot, ServingStats, return_freed_memory
 
 ERROR_LOG_PERIOD_S = 5.0
+LARGE_FRAME_PIXELS = 1920 * 1080 * 2  # after a frame this large, freed memory goes back to the OS
 
 # output key -> (topic, task it needs)
 OUTPUTS: dict[str, tuple[str, str]] = {
@@ -63,42 +63,47 @@ class Inferred:
     prediction: Any
 
 
-_SHUTTING_DOWN = object()  # a serving step's result when the ROS context is already gone
-
-
 class PerceptionNode(LifecycleNode):
     """Lifecycle node: image (+ camera_info) in; DESIGN §3 outputs and /diagnostics out."""
 
     def __init__(self, node_name: str = "perception_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        params.declare(self)
-        self._values: dict[str, Any] = {name: self.get_parameter(name).value for name in params.SPECS}
+        self._values: dict[str, Any] = params.declare(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        guard_change_state(self, self.get_logger().warn)
         self.engine = None
         self.stats = ServingStats.create()
-        self.slot: LatestSlot[Image] = LatestSlot()
         self.frames_received = 0
         self.views_built = {"seg_color": 0, "overlay": 0, "normals_color": 0}  # only built when subscribed
         self.last_transition_error = ""
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
         self._inference = InferenceThread("perception_inference")
-        self._worker: Future | None = None  # the serving loop, running on the inference thread
-        self._outbox: queue.Queue[Inferred | None] = queue.Queue(maxsize=1)
-        self._publisher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._pipeline: ServingPipeline[Image, Inferred] = ServingPipeline(
+            self._inference, self.infer, self.publish_outputs, self._frame_failed, self._after_publish
+        )
+        self._large_frame_done = False  # set by infer, read by the publisher thread
         self._camera_info: CameraInfo | None = None
         self._palette_lut: np.ndarray | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(self._values["diagnostics_period"], self.publish_diagnostics)
-        if self._values["autostart"]:
+        if self._values["autostart"] is True:
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 self.trigger_activate()
+        elif self._values["autostart"] is False:
+            self.get_logger().info(f"unconfigured (autostart false): waiting for `ros2 lifecycle set {self.get_fully_qualified_name()} configure`")
+        else:
+            self._fail(f"configure not attempted: {params.validate('autostart', self._values['autostart'])}")
 
     # ------------------------------------------------------------------ state and parameters
     @property
     def state(self) -> str:
         return str(self._state_machine.current_state[1])
+
+    @property
+    def slot(self) -> LatestSlot[Image]:
+        """The one-slot input buffer (its `dropped` counts frames replaced before inference)."""
+        return self._pipeline.slot
 
     @property
     def camera_info(self) -> CameraInfo | None:
@@ -114,30 +119,32 @@ class PerceptionNode(LifecycleNode):
                 return SetParametersResult(successful=False, reason=reason)
         for change in changes:
             if change.name in params.SPECS:
-                spec = params.SPECS[change.name]
-                self._values[change.name] = float(change.value) if isinstance(spec.default, float) else change.value
+                self._values[change.name] = params.coerce(change.name, change.value)
                 if change.name == "diagnostics_period":
                     self.destroy_timer(self._diag_timer)
                     self._diag_timer = self.create_timer(float(change.value), self.publish_diagnostics)
         return SetParametersResult(successful=True)
 
     def _fail(self, reason: str) -> TransitionCallbackReturn:
+        """One error line: what failed, and that the node is still up waiting to be configured."""
         self.last_transition_error = reason
-        self.get_logger().error(reason)
+        name = self.get_fully_qualified_name()
+        self.get_logger().error(f"{reason} -- the node stays up, unconfigured; fix it (ros2 param set {name} ...) and run `ros2 lifecycle set {name} configure`")
         return TransitionCallbackReturn.FAILURE
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        for name, value in self._values.items():
-            reason = params.validate(name, value, "unconfigured")
-            if reason:
-                return self._fail(f"configure failed: {reason}")
+        started = time.monotonic()
+        reason = params.first_problem(self._values)
+        if reason:
+            return self._fail(f"configure failed: {reason}")
         try:
-            resolve_device(self._values["device"])
+            device = resolve_device(self._values["device"])
         except ValueError as exc:
             return self._fail(f"configure failed: {exc}")
+        path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
+        self.get_logger().info(f"configuring: loading {path} on {device}, backend {params.backend_for(self._values['backend'])}")
         try:
-            path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
             engine = self._inference.submit(self._load_engine, path).result()
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
@@ -153,15 +160,18 @@ class PerceptionNode(LifecycleNode):
                 self._pubs[key] = self.create_lifecycle_publisher(CameraInfo if key == "depth_info" else Image, topic, qos)
         self.last_transition_error = ""
         self.get_logger().info(
-            f"configured: model {engine.name!r} from {path} on {engine.device}"
+            f"configured in {time.monotonic() - started:.2f} s: model {engine.name!r} from {path} on {engine.device}, backend {engine.backend_name}"
             f"{' fp16' if engine.half else ''}, network input {engine.input_size[1]}x{engine.input_size[0]}, "
             f"outputs {', '.join(OUTPUTS[k][0] for k in self._pubs)}"
         )
         return TransitionCallbackReturn.SUCCESS
 
     def _load_engine(self, path: Path) -> Any:
-        engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=self._values["backend"])
-        engine.warmup(self._values["warmup_iterations"])
+        backend = params.backend_for(self._values["backend"])
+        engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=backend)
+        if self._values["warmup_iterations"]:
+            self.get_logger().info(f"configuring: model loaded, {self._values['warmup_iterations']} warm-up passes")
+            engine.warmup(self._values["warmup_iterations"])
         return engine
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -169,12 +179,7 @@ class PerceptionNode(LifecycleNode):
         if ret != TransitionCallbackReturn.SUCCESS:
             return ret
         qos = make_qos(self._values["input_qos"], self._values["input_qos_depth"])
-        self.slot.reopen()
-        self._stop.clear()
-        self._outbox = queue.Queue(maxsize=1)
-        self._publisher = threading.Thread(target=self._publish_loop, name="perception_publisher", daemon=True)
-        self._publisher.start()
-        self._worker = self._inference.submit(self._work)
+        self._pipeline.start()
         self._subs = [
             self.create_subscription(Image, "image", self._on_image, qos),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
@@ -184,10 +189,12 @@ class PerceptionNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_serving()
+        self.get_logger().info("inactive: subscriptions removed, model kept (activate to resume, cleanup to free it)")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release()
+        self.get_logger().info("unconfigured: model and publishers freed (structural parameters can change now)")
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -204,22 +211,8 @@ class PerceptionNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
-        self._stop.set()
-        self.slot.close()
-        if self._worker is not None and not self._inference.is_current():
-            try:
-                self._worker.result(timeout=30.0)
-            except (FuturesTimeout, Exception) as exc:  # noqa: BLE001 - stopping must not raise
-                self.get_logger().error(f"inference worker did not stop cleanly: {exc!r}")
-        self._worker = None
-        if self._publisher is not None and self._publisher is not threading.current_thread():
-            try:
-                self._outbox.put(None, timeout=30.0)  # after the worker's last frame: drain, then end
-                self._publisher.join(timeout=30.0)
-            except queue.Full:
-                self.get_logger().error("output publisher is stuck; abandoning it")
-        self._publisher = None
-        self.slot.clear()
+        for problem in self._pipeline.stop():
+            self.get_logger().error(problem)
         self._camera_info = None
 
     def _release(self) -> None:
@@ -239,7 +232,7 @@ class PerceptionNode(LifecycleNode):
     def _on_image(self, msg: Image) -> None:
         self.frames_received += 1
         self.stats.input_rate.tick()
-        self.slot.put(msg)
+        self._pipeline.offer(msg)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         reason = validate_intrinsics(msg.width, msg.height, list(msg.k), list(msg.p))
@@ -254,34 +247,27 @@ class PerceptionNode(LifecycleNode):
         self.stats.last_error = message
         self.get_logger().error(message, throttle_duration_sec=ERROR_LOG_PERIOD_S)
 
-    def _work(self) -> None:
-        """Inference loop (on the inference thread): newest frame -> network -> publisher thread."""
-        while not self._stop.is_set():
-            msg = self.slot.get(timeout=0.5)
-            if msg is None or self._stop.is_set():
-                continue
-            inferred = self._guarded(self.infer, msg)
-            if inferred is _SHUTTING_DOWN:
-                return
-            if inferred is not None:
-                self._outbox.put(inferred)  # blocks while the publisher is a frame behind: bounded memory
+    def _frame_failed(self, exc: Exception) -> bool:
+        """A pipeline step raised: count and log it; True (end serving) once ROS is shutting down."""
+        if not self.context.ok():
+            return True  # publishing can only fail now
+        self.stats.frames_bad += 1
+        self._report(f"frame skipped: {type(exc).__name__}: {exc}")
+        return False
 
-    def _publish_loop(self) -> None:
-        """Publisher thread: sends one frame's outputs while the network already runs the next."""
-        while True:
-            inferred = self._outbox.get()
-            if inferred is None or self._guarded(self.publish_outputs, inferred) is _SHUTTING_DOWN:
-                return
+    def _after_publish(self) -> None:
+        if self._large_frame_done:
+            self._large_frame_done = False
+            gc.collect()
+            return_freed_memory()
 
-    def _guarded(self, step: Any, *args: Any) -> Any:
-        try:
-            return step(*args)
-        except Exception as exc:  # noqa: BLE001 - serving must outlive any one frame
-            if not self.context.ok():
-                return _SHUTTING_DOWN  # publishing can only fail now
-            self.stats.frames_bad += 1
-            self._report(f"frame skipped: {type(exc).__name__}: {exc}")
-            return None
+    def _frame_too_large(self, msg: Image) -> str | None:
+        pixels, size = int(msg.width) * int(msg.height), len(msg.data)
+        if pixels > self._values["max_frame_pixels"]:
+            return f"{msg.width}x{msg.height} = {pixels} pixels exceeds max_frame_pixels {self._values['max_frame_pixels']}"
+        if size > self._values["max_frame_bytes"]:
+            return f"{size} data bytes exceed max_frame_bytes {self._values['max_frame_bytes']}"
+        return None
 
     # ------------------------------------------------------------------ the work
     def infer(self, msg: Image) -> Inferred | None:
@@ -289,12 +275,16 @@ class PerceptionNode(LifecycleNode):
         engine = self.engine
         if engine is None:
             return None
+        refused = self._frame_too_large(msg)
         try:
+            if refused:
+                raise ImageFormatError(refused)
             rgb = image_to_rgb(msg)
         except ImageFormatError as exc:
             self.stats.frames_bad += 1
             self._report(f"frame skipped: {exc}")
             return None
+        self._large_frame_done = rgb.shape[0] * rgb.shape[1] > LARGE_FRAME_PIXELS
         size = None if self._values["output_resolution"] == "input" else engine.input_size
         start = time.perf_counter()
         pred = engine.predict(rgb, output_size=size)
@@ -328,9 +318,9 @@ class PerceptionNode(LifecycleNode):
                 self._publish_image(pubs["normals_color"], header, colors.colorize_normals(pred.normals), "rgb8")
         self.stats.frames_processed += 1
         self.stats.output_rate.tick()
-        if header.stamp.sec or header.stamp.nanosec:
-            age = self.get_clock().now() - Time.from_msg(header.stamp, clock_type=self.get_clock().clock_type)
-            self.stats.latency_ms.add(age.nanoseconds / 1e6)
+        stamp_ns = stamp_to_ns(header)
+        if stamp_ns > 0:  # zero = unstamped; negative stamps are served but have no meaningful age
+            self.stats.latency_ms.add((self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
 
     @staticmethod
     def _publish_image(pub: Any, header: Any, array: np.ndarray, encoding: str) -> None:

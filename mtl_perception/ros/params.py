@@ -1,9 +1,12 @@
-"""The node's parameters: one table of defaults, descriptors (ranges, read-only) and validation.
+"""The node's parameters: one table of defaults, descriptors and validation.
 
-`declare(node)` declares them all; `validate(name, value, state)` says why a value is refused.
-Parameters marked *structural* are wired into the model or the endpoints at configure time: they
-may be changed only while the node is unconfigured (run `cleanup` first), so a running node
-never ends up half-reconfigured.
+`declare(node)` declares them all and returns their start values; `validate(name, value, state,
+current)` says why a value is refused. Every parameter is declared with dynamic typing and
+without rclpy ranges, so rclpy never throws at startup: a wrong value there is kept and makes
+configure fail with one line from `validate`, and an integer is accepted for a float parameter
+(robot users write `5` for 5.0). Parameters marked *structural* are wired into the model or
+the endpoints at configure time: they may change only while the node is unconfigured, except
+to their current value (so `ros2 param load` of a `ros2 param dump` succeeds).
 """
 from __future__ import annotations
 
@@ -12,13 +15,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import ParameterDescriptor
 
 from ..runtime.backends import BACKEND_NAMES
 from .qos import PROFILES, qos_error
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 OUTPUT_RESOLUTIONS = ("input", "network")
+# A 4096×4096 camera is the largest a robot plausibly streams; 4 bytes a pixel (rgba8) plus slack.
+DEFAULT_MAX_FRAME_PIXELS = 4096 * 4096
+DEFAULT_MAX_FRAME_BYTES = 4096 * 4096 * 4
 
 
 @dataclass(frozen=True)
@@ -26,20 +32,20 @@ class Spec:
     default: Any
     description: str
     structural: bool = False
-    read_only: bool = False
+    startup_only: bool = False  # read once when the node starts
     int_range: tuple[int, int] | None = None
     float_range: tuple[float, float] | None = None
     choices: tuple[str, ...] | None = None
 
 
 SPECS: dict[str, Spec] = {
-    "autostart": Spec(True, "Run configure and activate when the node starts.", read_only=True),
+    "autostart": Spec(True, "Run configure and activate when the node starts.", startup_only=True),
     "model_path": Spec("", "Deploy artifact directory (model.json + model.safetensors); empty = the bundled model.", structural=True),
     "device": Spec("auto", "Inference device: auto (first CUDA device, else CPU), cpu, cuda or cuda:N.", structural=True),
     "half": Spec(False, "Run the network in fp16 (CUDA only).", structural=True),
     "backend": Spec(
         "auto",
-        "Network backend; auto = the fastest that matches torch fp32 on a test input at configure.",
+        "Network backend; auto = torch_fp16 when half is true, else torch (eager fp32, the reference the others are checked against).",
         structural=True,
         choices=("auto", *BACKEND_NAMES),
     ),
@@ -55,53 +61,101 @@ SPECS: dict[str, Spec] = {
     "overlay_alpha": Spec(0.5, "Weight of the class colour in segmentation/overlay (0 = image only, 1 = colours only).", float_range=(0.0, 1.0)),
     "max_depth": Spec(10.0, "Depth beyond this many metres is published as NaN.", float_range=(0.01, 1000.0)),
     "diagnostics_period": Spec(1.0, "Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
+    "max_frame_pixels": Spec(
+        DEFAULT_MAX_FRAME_PIXELS, "Frames with more pixels (width × height) are refused before decoding.", int_range=(1, 2**31 - 1)
+    ),
+    "max_frame_bytes": Spec(
+        DEFAULT_MAX_FRAME_BYTES, "Frames whose data field is longer are refused before decoding.", int_range=(1, 2**31 - 1)
+    ),
 }
 
-_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER, float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+
+def backend_for(requested: str) -> str:
+    """The backend `auto` means, by rule: measuring every backend at each configure took 10 s.
+
+    Eager torch fp32 is the reference the other backends are checked against, and the engine
+    turns it into torch_fp16 when half is true; choose another explicitly after measuring.
+    """
+    return "torch" if requested == "auto" else requested
 
 
 def descriptor(name: str, spec: Spec) -> ParameterDescriptor:
-    constraints = []
+    """Dynamic typing, constraints as text: validate() is the one place values are judged."""
+    constraints = [f"type {type(spec.default).__name__}" + (" (integers accepted)" if isinstance(spec.default, float) else "")]
     if spec.choices:
         constraints.append("one of: " + ", ".join(spec.choices))
+    if spec.int_range:
+        constraints.append(f"range {spec.int_range[0]}..{spec.int_range[1]}")
+    if spec.float_range:
+        constraints.append(f"range [{spec.float_range[0]}, {spec.float_range[1]}]")
     if name == "device":
         constraints.append("auto | cpu | cuda | cuda:N")
     if spec.structural:
         constraints.append("changeable only while unconfigured (cleanup first)")
-    desc = ParameterDescriptor(
-        name=name,
-        type=_TYPES[type(spec.default)],
-        description=spec.description,
-        additional_constraints="; ".join(constraints),
-        read_only=spec.read_only,
-    )
-    if spec.int_range:
-        desc.integer_range = [IntegerRange(from_value=spec.int_range[0], to_value=spec.int_range[1], step=1)]
-    if spec.float_range:
-        desc.floating_point_range = [FloatingPointRange(from_value=spec.float_range[0], to_value=spec.float_range[1], step=0.0)]
-    return desc
+    if spec.startup_only:
+        constraints.append("read when the node starts")
+    return ParameterDescriptor(name=name, description=spec.description, additional_constraints="; ".join(constraints), dynamic_typing=True)
 
 
-def declare(node: Any) -> None:
+def coerce(name: str, value: Any) -> Any:
+    """An integer given for a float parameter, as that float; anything else unchanged."""
+    spec = SPECS.get(name)
+    if spec is not None and isinstance(spec.default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def declare(node: Any) -> dict[str, Any]:
+    """Declare every parameter; returns name -> start value (ints widened to float, not yet validated)."""
+    from rclpy.parameter import Parameter
+
+    values: dict[str, Any] = {}
     for name, spec in SPECS.items():
-        node.declare_parameter(name, spec.default, descriptor(name, spec))
+        raw = node.declare_parameter(name, spec.default, descriptor(name, spec)).value
+        values[name] = coerce(name, raw)
+        if values[name] is not raw:  # so `ros2 param get` shows the double the node uses
+            node.set_parameters([Parameter(name, value=values[name])])
+    return values
 
 
-def validate(name: str, value: Any, state: str = "unconfigured", others: dict[str, Any] | None = None) -> str | None:
+def first_problem(values: dict[str, Any]) -> str | None:
+    """Why the start values cannot be configured (None = all valid)."""
+    for name, value in values.items():
+        reason = validate(name, value, "unconfigured", values)
+        if reason:
+            return reason
+    return None
+
+
+def validate(name: str, value: Any, state: str = "unconfigured", current: dict[str, Any] | None = None) -> str | None:
     """Why `value` is refused for parameter `name` in lifecycle `state` (None = accepted).
 
-    `others` holds the current values of the other parameters (for cross-checks such as QoS depth).
+    `current` holds the parameters' current values: a structural parameter may be "changed" to
+    its current value in any state, and QoS profiles are checked against their depth.
     """
     spec = SPECS.get(name)
     if spec is None:
         return None  # not ours (e.g. use_sim_time)
-    expected = type(spec.default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        return f"{name} must be a {expected.__name__}, got {type(value).__name__}"
-    if spec.structural and state not in ("unconfigured", "finalized"):
+    value = coerce(name, value)
+    reason = _type_or_range_error(name, spec, value)
+    if reason:
+        return reason
+    unchanged = current is not None and name in current and current[name] == value and type(current[name]) is type(value)
+    if spec.startup_only and current is not None and not unchanged:
+        return f"{name} is read when the node starts; restart the node to change it"
+    if spec.structural and state not in ("unconfigured", "finalized") and not unchanged:
         return f"{name} can only change while unconfigured (node is {state}); deactivate and cleanup first"
+    if name == "device" and not DEVICE_PATTERN.match(value):
+        return f"device must be auto, cpu, cuda or cuda:N, got {value!r}"
+    if name in ("input_qos", "output_qos"):
+        return qos_error(value, (current or {}).get(f"{name}_depth", 1))
+    return None
+
+
+def _type_or_range_error(name: str, spec: Spec, value: Any) -> str | None:
+    expected = type(spec.default)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        return f"{name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
     if spec.choices and value not in spec.choices:
         return f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
     if spec.int_range and not spec.int_range[0] <= value <= spec.int_range[1]:
@@ -110,9 +164,4 @@ def validate(name: str, value: Any, state: str = "unconfigured", others: dict[st
         lo, hi = spec.float_range
         if not math.isfinite(value) or not lo <= value <= hi:
             return f"{name} must be in [{lo}, {hi}], got {value}"
-    if name == "device" and not DEVICE_PATTERN.match(value):
-        return f"device must be auto, cpu, cuda or cuda:N, got {value!r}"
-    if name in ("input_qos", "output_qos"):
-        depth = (others or {}).get(f"{name}_depth", 1)
-        return qos_error(value, depth)
     return None

@@ -1,9 +1,12 @@
-"""ROS-free serving core: the inference thread, one-slot latest-frame buffer, rate/latency statistics.
+"""ROS-free serving core: the inference thread, one-slot latest-frame buffer, rate/latency statistics, memory return.
 
 The node wires these to rclpy; tests exercise them without ROS.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
 import queue
 import threading
@@ -197,3 +200,22 @@ class ServingStats:
     @classmethod
     def create(cls, window_s: float = 5.0) -> "ServingStats":
         return cls(RateMeter(window_s), RateMeter(window_s), Percentiles(), Percentiles())
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+def return_freed_memory() -> bool:
+    """Hand freed heap pages back to the OS (glibc's malloc_trim); False where that is not available.
+
+    glibc keeps freed blocks below its (adaptive) mmap threshold in the heap, so one huge frame
+    would otherwise leave the process hundreds of MB larger for good.
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return False
+    libc.malloc_trim(0)
+    return True

@@ -1,0 +1,109 @@
+"""The serving pipeline: one-slot buffer → inference thread → publisher thread, behind one class.
+
+ROS-free. The subscription callback `offer`s each frame; a worker on the InferenceThread takes the
+newest, runs `infer`, and hands the result to a publisher thread through a one-item queue, so
+outputs are sent while the next frame is already in the network and memory stays bounded (the
+worker blocks while the publisher is a frame behind). `on_error` decides what a failed step
+means: it returns True when serving should end quietly (the ROS context is gone).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
+from typing import Callable, Generic, TypeVar
+
+from .serving import InferenceThread, LatestSlot
+
+M = TypeVar("M")  # an input message
+R = TypeVar("R")  # one frame's inference result
+
+POLL_S = 0.5  # how often an idle worker looks at the stop flag
+STOP_TIMEOUT_S = 30.0
+
+_SHUTTING_DOWN = object()  # a step's result when on_error says serving must end
+
+
+class ServingPipeline(Generic[M, R]):
+    """Newest frame in, outputs out, never more than one frame waiting at each stage."""
+
+    def __init__(
+        self,
+        inference: InferenceThread,
+        infer: Callable[[M], R | None],
+        publish: Callable[[R], None],
+        on_error: Callable[[Exception], bool],
+        after_publish: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.slot: LatestSlot[M] = LatestSlot()
+        self._inference = inference
+        self._infer, self._publish, self._on_error, self._after_publish = infer, publish, on_error, after_publish
+        self._stop = threading.Event()
+        self._outbox: queue.Queue[R | None] = queue.Queue(maxsize=1)
+        self._worker: Future | None = None
+        self._publisher: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def offer(self, msg: M) -> None:
+        """Called from the subscription: replaces a waiting frame (counted in slot.dropped)."""
+        self.slot.put(msg)
+
+    def start(self) -> None:
+        self.slot.reopen()
+        self._stop.clear()
+        self._outbox = queue.Queue(maxsize=1)
+        self._publisher = threading.Thread(target=self._publish_loop, name="perception_publisher", daemon=True)
+        self._publisher.start()
+        self._worker = self._inference.submit(self._work)
+
+    def stop(self) -> list[str]:
+        """Stop both stages after the frame in flight; returns what did not stop cleanly (empty = all)."""
+        problems: list[str] = []
+        self._stop.set()
+        self.slot.close()
+        if self._worker is not None and not self._inference.is_current():
+            try:
+                self._worker.result(timeout=STOP_TIMEOUT_S)
+            except (FuturesTimeout, Exception) as exc:  # noqa: BLE001 - stopping must not raise
+                problems.append(f"inference worker did not stop cleanly: {exc!r}")
+        self._worker = None
+        if self._publisher is not None and self._publisher is not threading.current_thread():
+            try:
+                self._outbox.put(None, timeout=STOP_TIMEOUT_S)  # after the worker's last frame: drain, then end
+                self._publisher.join(timeout=STOP_TIMEOUT_S)
+            except queue.Full:
+                problems.append("output publisher is stuck; abandoning it")
+        self._publisher = None
+        self.slot.clear()
+        return problems
+
+    def _work(self) -> None:
+        """On the inference thread: newest frame -> network -> publisher thread."""
+        while not self._stop.is_set():
+            msg = self.slot.get(timeout=POLL_S)
+            if msg is None or self._stop.is_set():
+                continue
+            result = self._guarded(self._infer, msg)
+            del msg  # a large frame must not outlive its inference
+            if result is _SHUTTING_DOWN:
+                return
+            if result is not None:
+                self._outbox.put(result)
+
+    def _publish_loop(self) -> None:
+        while True:
+            result = self._outbox.get()
+            if result is None or self._guarded(self._publish, result) is _SHUTTING_DOWN:
+                return
+            del result  # release the frame's arrays before after_publish (which may return memory)
+            self._after_publish()
+
+    def _guarded(self, step: Callable, arg: object) -> object:
+        try:
+            return step(arg)
+        except Exception as exc:  # noqa: BLE001 - serving must outlive any one frame
+            return _SHUTTING_DOWN if self._on_error(exc) else None
