@@ -1,13 +1,14 @@
 """Atomic checkpoint files of plain tensors and containers, read back with weights_only=True."""
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import random
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -18,6 +19,49 @@ class CheckpointError(RuntimeError):
 
 
 FORMAT = "mtl_perception.checkpoint/1"
+DIGEST_KEY = "sha256"  # over every other entry's content; files from before it existed load unchecked
+# What resume, eval and export read, with the type each must have.
+TRAINING_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "net": dict, "scheme": str, "config": dict, "model": dict, "weighting": dict, "optimizers": dict, "schedulers": dict,
+    "scaler": dict, "rng": dict, "epoch": int, "step": int, "history": list, "best_score": (int, float), "best_epoch": int,
+    "class_names": list, "palette": list, "input_size": list,
+}
+
+
+def _feed(digest: "hashlib._Hash", value: Any) -> None:
+    """Hash `value` canonically: type tags, dict keys sorted, tensors by dtype, shape and bytes."""
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().reshape(-1).contiguous()
+        digest.update(f"T{flat.dtype}{tuple(value.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    elif isinstance(value, Mapping):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"S{type(value).__name__}:{value!r};".encode())
+
+
+def state_digest(state: Mapping[str, Any]) -> str:
+    """SHA-256 of a checkpoint's content, the digest entry itself excluded."""
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in state.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def remove_orphan_temps(directory: str | os.PathLike[str], names: tuple[str, ...] = ("last.pt", "best.pt")) -> list[Path]:
+    """Delete the `.NAME.*.tmp` files save_checkpoint leaves when killed mid-write; returns them."""
+    removed = []
+    for name in names:
+        for orphan in Path(directory).glob(f".{name}.*.tmp"):
+            orphan.unlink(missing_ok=True)
+            removed.append(orphan)
+    return removed
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -27,7 +71,9 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save({"format": FORMAT, **state}, tmp)
+        payload = {"format": FORMAT, **state}
+        payload[DIGEST_KEY] = state_digest(payload)
+        torch.save(payload, tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -40,13 +86,60 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: file is empty (0 bytes): a crashed copy or an interrupted download?")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        # torch's message advises weights_only=False, i.e. running the file's code: never do that.
+        raise CheckpointError(f"{path}: holds objects other than tensors and plain containers; refusing to unpickle it") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an mtl_perception training checkpoint")
+    if DIGEST_KEY in state and state[DIGEST_KEY] != state_digest(state):
+        raise CheckpointError(f"{path}: content does not match its {DIGEST_KEY} (the file was modified or corrupted)")
     return state
+
+
+def load_training_checkpoint(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """load_checkpoint, then check_training_state: what eval, export and resume read."""
+    return check_training_state(load_checkpoint(path), path)
+
+
+def weights_error(path: str | os.PathLike[str], exc: BaseException) -> CheckpointError:
+    """The one-line error for a checkpoint whose weights or architecture fields do not fit together."""
+    detail = " ".join(str(exc).split())
+    return CheckpointError(f"{path}: weights do not fit the recorded architecture: {detail[:300]}")
+
+
+def check_training_state(state: Mapping[str, Any], path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """Raise CheckpointError naming the first field resume/eval/export need that is missing or ill-typed."""
+    for key, kind in TRAINING_FIELDS.items():
+        if key not in state:
+            raise CheckpointError(f"{path}: checkpoint lacks the field {key!r}")
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise CheckpointError(f"{path}: checkpoint field {key!r} has type {type(state[key]).__name__}")
+    if len(state["input_size"]) != 2 or not all(isinstance(v, int) and v > 0 for v in state["input_size"]):
+        raise CheckpointError(f"{path}: checkpoint field 'input_size' must be two positive ints")
+    _check_rng(state["rng"], path)
+    return state
+
+
+def _check_rng(rng: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """The RNG states must have the shapes restore_rng gives torch, numpy and random."""
+    torch_state, numpy_state, python_state = rng.get("torch"), rng.get("numpy"), rng.get("python")
+    ok = (
+        isinstance(torch_state, torch.Tensor) and torch_state.dtype == torch.uint8
+        and torch_state.shape == torch.get_rng_state().shape
+        and isinstance(numpy_state, Mapping) and isinstance(numpy_state.get("keys"), torch.Tensor) and numpy_state["keys"].numel() == 624
+        and all(isinstance(numpy_state.get(k), (int, float)) for k in ("pos", "has_gauss", "gauss"))
+        and isinstance(python_state, (list, tuple)) and len(python_state) == 3
+        and isinstance(python_state[1], (list, tuple)) and len(python_state[1]) == 625
+    )
+    if not ok:
+        raise CheckpointError(f"{path}: checkpoint's RNG state is malformed (cannot resume the exact random streams)")
 
 
 def capture_rng() -> dict[str, Any]:

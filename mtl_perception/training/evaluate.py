@@ -33,10 +33,13 @@ def load_for_eval(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         return net, {"tasks": meta.tasks, "num_classes": meta.net.num_classes, "size": (meta.input_height, meta.input_width),
                      "class_names": list(meta.class_names), "kind": "artifact"}
     from .build import model_from_checkpoint
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_training_checkpoint, weights_error
 
-    state = load_checkpoint(path)
-    model = model_from_checkpoint(state)
+    state = load_training_checkpoint(path)
+    try:
+        model = model_from_checkpoint(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise weights_error(path, exc) from exc
     return model, {"tasks": model.config.tasks, "num_classes": model.config.num_classes, "size": tuple(state["input_size"]),
                    "class_names": list(state["class_names"]), "kind": f"checkpoint ({state['scheme']})"}
 

@@ -50,11 +50,14 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, name: str | No
     """Write the artifact; returns the max |training form − artifact| per task over the check frames."""
     from ..model import collapse
     from ..runtime import Engine, load_artifact, save_artifact
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_training_checkpoint, weights_error
     from .build import model_from_checkpoint, normalize_images
 
-    state = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(state)
+    state = load_training_checkpoint(checkpoint)
+    try:
+        model = model_from_checkpoint(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise weights_error(checkpoint, exc) from exc
     deploy = collapse(model, fuse_bn=True).eval()
     config = state["config"]
     training = {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .config import ConfigError, load_config
 
@@ -20,13 +21,23 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as exc:
         print(f"mtl-perception train: {exc}", file=sys.stderr)
         return 2
-    from .checkpoint import CheckpointError
+    from .checkpoint import CheckpointError, load_training_checkpoint, remove_orphan_temps, weights_error
     from .distributed import init_distributed, shutdown_distributed
     from .trainer import Trainer
 
     ctx = init_distributed(config.device)
     try:
-        trainer = Trainer.from_config(config, args.out, resume=args.resume, ctx=ctx, command=["mtl-perception", "train", *sys.argv[2:]] if sys.argv[1:2] == ["train"] else sys.argv)
+        command = ["mtl-perception", "train", *sys.argv[2:]] if sys.argv[1:2] == ["train"] else sys.argv
+        if args.resume:
+            if ctx.is_main:  # a run killed mid-save leaves its temporary file behind
+                remove_orphan_temps(args.out)
+            load_training_checkpoint(Path(args.out) / "last.pt")  # every field checked before anything is built
+        try:
+            trainer = Trainer.from_config(config, args.out, resume=args.resume, ctx=ctx, command=command)
+        except (RuntimeError, KeyError, TypeError, IndexError) as exc:
+            if not args.resume:
+                raise
+            raise weights_error(Path(args.out) / "last.pt", exc) from exc
         history = trainer.fit()
         if ctx.is_main and history:
             print(f"done: best epoch {trainer.best_epoch}, checkpoints in {args.out}")
