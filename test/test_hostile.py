@@ -195,10 +195,11 @@ def test_bag_eval_report_is_checked_before_evaluating(capsys, a_file, artifact, 
         (["train", "--out", "{tmp}/r", "threads=-3"], "threads"),
         (["train", "--out", "{tmp}/r", "data.train_limit=-5"], "train_limit"),
         (["model-info", "--width", "0"], "width"),
+        (["model-info", "--width", "1e6"], "channels"),
         (["make-bag", "--out", "{tmp}/b", "--fps", "inf", "--no-progress"], "--fps"),
         (["make-bag", "--out", "{tmp}/b", "--fps", "nan", "--no-progress"], "--fps"),
     ],
-    ids=["dataset-size", "train-width", "device-tpu", "threads", "train-limit", "model-info-width", "fps-inf", "fps-nan"],
+    ids=["dataset-size", "train-width", "device-tpu", "threads", "train-limit", "model-info-width", "model-info-huge", "fps-inf", "fps-nan"],
 )
 def test_absurd_values_give_one_line(capsys, tmp_path, argv, needle):
     _one_line_error(capsys, [arg.replace("{tmp}", str(tmp_path)) for arg in argv], needle)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..model import MultiTaskNet, NetConfig
@@ -25,6 +26,16 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# model.json's schema: every key known, nothing else accepted.
+TOP_LEVEL_KEYS = frozenset({"format", "version", "name", "tasks", "net", "class_names", "palette", "input", "training", "weights"})
+INPUT_KEYS = frozenset({"height", "width", "mean", "std"})
+WEIGHTS_KEYS = frozenset({"file", "sha256"})
+# Bounds checked before any network is built: a robot's model, not a denial of service.
+MAX_META_BYTES = 16 << 20
+MAX_INPUT_SIDE = 4096
+MAX_STAGES = 8
+MAX_CHANNELS = 1024
+MAX_TASK_LAYERS = 32
 
 
 class ArtifactError(ValueError):
@@ -69,18 +80,56 @@ def _require(condition: bool, message: str) -> None:
         raise ArtifactError(message)
 
 
+def _require_known_keys(section: Any, known: frozenset[str], where: str) -> None:
+    _require(isinstance(section, dict), f"{where} must be a JSON object")
+    unknown = sorted(set(section) - known)
+    _require(not unknown, f"{where}: unknown key(s) {unknown[:5]} (known: {sorted(known)})")
+
+
+def check_net_bounds(net: NetConfig, where: str) -> None:
+    """Refuse configs whose network would take minutes or gigabytes to build (before building it)."""
+    _require(net.in_channels == 3, f"{where}: net.in_channels must be 3 (RGB), got {net.in_channels}")
+    _require(len(net.base_channels) <= MAX_STAGES, f"{where}: net.base_channels has {len(net.base_channels)} stages (at most {MAX_STAGES})")
+    _require(max(net.channels) <= MAX_CHANNELS, f"{where}: net has {max(net.channels)} channels in a stage (at most {MAX_CHANNELS})")
+    _require(net.task_layers <= MAX_TASK_LAYERS, f"{where}: net.task_layers is {net.task_layers} (at most {MAX_TASK_LAYERS})")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _parse_input(spec: Any, where: str) -> tuple[int, int, tuple[float, ...], tuple[float, ...]]:
+    """(height, width, mean, std) from the 'input' object, every value checked."""
+    _require_known_keys(spec, INPUT_KEYS, f"{where}: 'input'")
+    height, width = spec.get("height"), spec.get("width")
+    _require(
+        all(isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= MAX_INPUT_SIDE for v in (height, width)),
+        f"{where}: input height/width must be ints in 16..{MAX_INPUT_SIDE}, got {height!r}x{width!r}",
+    )
+    mean, std = spec.get("mean", IMAGENET_MEAN), spec.get("std", IMAGENET_STD)
+    _require(
+        isinstance(mean, list | tuple) and isinstance(std, list | tuple) and len(mean) == 3 and len(std) == 3
+        and all(_is_number(v) for v in [*mean, *std]) and min(std) > 0,
+        f"{where}: input mean/std must be lists of 3 finite numbers each, std > 0; got mean {str(mean)[:60]}, std {str(std)[:60]}",
+    )
+    return height, width, tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
 def _parse_meta(data: Any, source: Path) -> tuple[ArtifactMeta, str]:
     where = f"{source}"
-    _require(isinstance(data, dict), f"{where}: top level must be a JSON object")
-    _require(data.get("format") == FORMAT_NAME, f"{where}: 'format' must be {FORMAT_NAME!r}, got {data.get('format')!r}")
-    _require(data.get("version") == FORMAT_VERSION, f"{where}: unsupported version {data.get('version')!r} (this build reads {FORMAT_VERSION})")
+    _require_known_keys(data, TOP_LEVEL_KEYS, f"{where}: top level")
+    _require(data.get("format") == FORMAT_NAME, f"{where}: 'format' must be {FORMAT_NAME!r}, got {str(data.get('format'))[:60]!r}")
+    _require(data.get("version") == FORMAT_VERSION, f"{where}: unsupported version {str(data.get('version'))[:20]!r} (this build reads {FORMAT_VERSION})")
     for key in ("net", "class_names", "palette", "input", "weights"):
         _require(key in data, f"{where}: missing key {key!r}")
+    _require(isinstance(data["net"], dict), f"{where}: 'net' must be a JSON object")
     try:
         net = NetConfig.from_dict(data["net"])
     except (TypeError, ValueError) as exc:
         raise ArtifactError(f"{where}: invalid 'net' config: {exc}") from exc
-    names, palette, spec = data["class_names"], data["palette"], data["input"]
+    check_net_bounds(net, where)
+    _require("tasks" not in data or data["tasks"] == list(net.tasks), f"{where}: 'tasks' disagrees with net.tasks {list(net.tasks)}")
+    names, palette = data["class_names"], data["palette"]
     _require(
         isinstance(names, list) and all(isinstance(n, str) for n in names) and len(names) == net.num_classes,
         f"{where}: 'class_names' must list {net.num_classes} strings",
@@ -91,24 +140,19 @@ def _parse_meta(data: Any, source: Path) -> tuple[ArtifactMeta, str]:
         and all(isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c) for c in palette),
         f"{where}: 'palette' must hold {net.num_classes} [r, g, b] triples of ints in 0..255",
     )
-    _require(isinstance(spec, dict), f"{where}: 'input' must be an object")
-    height, width = spec.get("height"), spec.get("width")
-    _require(isinstance(height, int) and isinstance(width, int) and height >= 16 and width >= 16, f"{where}: input height/width must be ints >= 16")
-    mean, std = spec.get("mean", IMAGENET_MEAN), spec.get("std", IMAGENET_STD)
-    _require(
-        len(mean) == 3 and len(std) == 3 and all(isinstance(v, (int, float)) for v in [*mean, *std]) and min(std) > 0,
-        f"{where}: input mean/std must be 3 numbers each, std > 0",
-    )
+    height, width, mean, std = _parse_input(data["input"], where)
     weights = data["weights"]
-    _require(isinstance(weights, dict) and isinstance(weights.get("sha256"), str), f"{where}: 'weights.sha256' missing")
+    _require_known_keys(weights, WEIGHTS_KEYS, f"{where}: 'weights'")
+    _require(isinstance(weights.get("sha256"), str), f"{where}: 'weights.sha256' missing")
+    _require(weights.get("file", WEIGHTS_FILE) == WEIGHTS_FILE, f"{where}: 'weights.file' must be {WEIGHTS_FILE!r}")
     meta = ArtifactMeta(
         net=net,
         class_names=tuple(names),
         palette=tuple(tuple(c) for c in palette),
         input_height=height,
         input_width=width,
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        mean=mean,
+        std=std,
         name=str(data.get("name", "model")),
         training=data.get("training", {}) if isinstance(data.get("training"), dict) else {},
     )
@@ -180,10 +224,14 @@ def _read_meta_and_digest(directory: Path) -> tuple[ArtifactMeta, str]:
     _require(directory.is_dir(), f"artifact directory not found: {directory}")
     meta_path = directory / META_FILE
     _require(meta_path.is_file(), f"{meta_path}: missing")
+    size = meta_path.stat().st_size
+    _require(size <= MAX_META_BYTES, f"{meta_path}: {size} bytes is more than a model.json may hold ({MAX_META_BYTES})")
     try:
         data = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{meta_path}: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ArtifactError(f"{meta_path}: JSON nested too deeply to be a model.json") from exc
     return _parse_meta(data, meta_path)
 
 
@@ -204,16 +252,31 @@ def load_artifact(path: str | os.PathLike[str]) -> tuple[MultiTaskNet, ArtifactM
     )
     actual = _sha256(weights)
     _require(actual == expected_digest, f"{weights}: checksum mismatch (file truncated, corrupt or replaced)")
+    _check_weights_fit(weights, meta.net)
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{weights}: not a readable safetensors file: {exc}") from exc
     with torch.random.fork_rng(devices=[]):
         net = MultiTaskNet(meta.net)
-    expected = net.state_dict()
-    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-    _require(not missing and not unexpected, f"{weights}: tensors do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})")
-    wrong = [f"{k}: {tuple(tensors[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if tensors[k].shape != v.shape]
-    _require(not wrong, f"{weights}: tensor shapes do not match the config: {wrong[:5]}")
     net.load_state_dict(tensors)
     return net.eval(), meta
+
+
+def _check_weights_fit(weights: Path, config: NetConfig) -> None:
+    """Compare the file's tensor names and shapes (its header only) with the config's, on the meta device.
+
+    Runs before any real network or tensor is allocated, so a config that disagrees with its
+    weights costs milliseconds, not the memory of building it.
+    """
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{weights}: not a readable safetensors file: {exc}") from exc
+    with torch.device("meta"):
+        expected = {key: tuple(value.shape) for key, value in MultiTaskNet(config).state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    _require(not missing and not unexpected, f"{weights}: tensors do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    wrong = [f"{k}: {shapes[k]} vs {v}" for k, v in expected.items() if shapes[k] != v]
+    _require(not wrong, f"{weights}: tensor shapes do not match the config: {wrong[:5]}")

@@ -6,7 +6,7 @@ import argparse
 import torch
 
 from ..model import ARCHITECTURES, SCHEMES, TASKS, MultiTaskNet, NetConfig, count_macs, count_parameters, overparameterize
-from .artifact import read_meta
+from .artifact import check_net_bounds, read_meta
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         config = NetConfig(
             arch=args.arch, tasks=tuple(args.tasks), num_classes=args.num_classes, width=args.width, task_layers=args.task_layers
         )
+        check_net_bounds(config, "model-info")  # the same limits an artifact has, before building anything
     torch.manual_seed(0)
     net = MultiTaskNet(config)
     height, width = args.size
