@@ -7,10 +7,15 @@ STAMP := $(VENV)/.installed
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= 87
 PYTEST_ARGS ?=
+# The real ros2 CLI / launch / launch_testing wheels (see ../shared/ros2-cli/README.md), for the
+# integration tests; where ../shared is absent (a user's clone) those tests skip, saying why.
+ROS2_CLI := ../shared/ros2-cli
+ROS2_CLI_WHEELS := $(wildcard $(ROS2_CLI)/wheels/*.whl)
+ROS2_STAMP := $(VENV)/.ros2-cli-installed
 
 .PHONY: setup test demo clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(if $(ROS2_CLI_WHEELS),$(ROS2_STAMP))
 
 # Re-installs only when the package metadata changes; torch goes first and
 # pinned so nothing later can pull a CUDA build.
@@ -20,6 +25,13 @@ $(STAMP): setup.py setup.cfg package.xml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[ros,dev]'
 	touch $(STAMP)
+
+# Re-runs only when the wheels or the venv change; colcon (from the registry) builds the
+# package into a temporary workspace in the tests.
+$(ROS2_STAMP): $(ROS2_CLI_WHEELS) $(STAMP)
+	bash $(ROS2_CLI)/install.sh $(VENV)
+	$(BIN)/python -m pip install --quiet colcon-common-extensions
+	touch $(ROS2_STAMP)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,7 +1,7 @@
 """ament_python build for mtl_perception (also a plain pip-installable package)."""
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "mtl_perception"
 
@@ -27,7 +27,9 @@ EXTRAS = {
         "rosbags>=0.10",
     ],
     "dev": [
-        "pytest>=7",
+        # launch_testing's pytest plugins fail to load under pytest 9 (PluginValidationError on
+        # pytest_pycollect_makemodule), which aborts the whole suite wherever ROS is sourced.
+        "pytest>=7,<9",
         "pytest-timeout",
         "tensorboard",
         "onnx",
@@ -39,7 +41,9 @@ EXTRAS = {
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(exclude=["test", "test.*", "benchmarks"]),
+    # Namespace discovery lists the data-only models/<name>/ directories as packages too, so
+    # setuptools (and colcon) do not warn that they are absent from `packages`.
+    packages=find_namespace_packages(include=[PACKAGE, f"{PACKAGE}.*"], exclude=["*.__pycache__"]),
     package_data={PACKAGE: ["models/*/*"]},
     include_package_data=True,
     data_files=[
@@ -57,7 +61,6 @@ setup(
     maintainer_email="maintainers@mtl-perception.invalid",
     description="Compact multitask perception (segmentation, depth, normals) for ROS 2",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "mtl-perception = mtl_perception.cli:main",
