@@ -276,6 +276,81 @@ def test_bad_input_is_skipped_and_node_keeps_serving(rig):
     assert node.state == "active"
 
 
+def test_negative_stamp_is_served_and_counted_once(rig):
+    """Issue 15.6: a negative stamp was published *and* counted bad (the latency step raised)."""
+    from ros_fixtures import wait_until
+
+    node = rig.node
+    rgb = np.random.default_rng(4).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    msg = make_image(rgb, 0)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = -5, 123
+    bad0, processed0, latencies0 = node.stats.frames_bad, node.stats.frames_processed, len(node.stats.latency_ms)
+    rig.image_pub.publish(msg)
+    out = wait_outputs(rig, -5 * 10**9 + 123, topics=("segmentation/labels",))
+    assert out["segmentation/labels"].header.stamp.sec == -5
+    assert wait_until(lambda: node.stats.frames_processed == processed0 + 1, 10)
+    assert node.stats.frames_bad == bad0
+    assert len(node.stats.latency_ms) == latencies0  # no age for a stamp before the epoch
+
+
+def test_frame_over_pixel_or_byte_limit_refused_before_decoding(rig):
+    """Issue 15.2 (node side): max_frame_pixels / max_frame_bytes bound what one frame may cost."""
+    from rclpy.parameter import Parameter
+
+    from ros_fixtures import wait_until
+
+    node = rig.node
+    assert node.get_parameter("max_frame_pixels").value == 4096 * 4096
+    rgb = np.zeros((H, W, 3), np.uint8)
+    for name, limit, reason in (("max_frame_pixels", H * W - 1, f"{W}x{H} = {H * W} pixels exceeds max_frame_pixels"),
+                                ("max_frame_bytes", H * W * 3 - 1, f"{H * W * 3} data bytes exceed max_frame_bytes")):
+        assert node.set_parameters([Parameter(name, value=limit)])[0].successful
+        try:
+            bad0 = node.stats.frames_bad
+            rig.image_pub.publish(make_image(rgb, now_ns(rig)))
+            assert wait_until(lambda: node.stats.frames_bad == bad0 + 1, 10), name
+            assert reason in node.stats.last_error, node.stats.last_error
+        finally:
+            node.set_parameters([Parameter(name, value=params_default(name))])
+    stamp = now_ns(rig)  # at the limit exactly, the frame is served
+    assert node.set_parameters([Parameter("max_frame_pixels", value=H * W)])[0].successful
+    rig.image_pub.publish(make_image(rgb, stamp))
+    wait_outputs(rig, stamp, topics=("segmentation/labels",))
+    node.set_parameters([Parameter("max_frame_pixels", value=params_default("max_frame_pixels"))])
+
+
+def test_memory_returned_after_a_large_frame(rig):
+    """Issue 15.2: one large frame must not leave the process hundreds of MB larger.
+
+    Outputs at network resolution, so DDS history (which keeps the last messages by design) is
+    small and what remains is the node's decoding and resizing of a 3000x3000 frame.
+    """
+    import gc
+
+    from rclpy.parameter import Parameter
+
+    rig.node.set_parameters([Parameter("output_resolution", value="network")])
+    try:
+        baseline = rss_mb()
+        big = np.full((3000, 3000, 3), 80, np.uint8)
+        stamp = now_ns(rig)
+        rig.image_pub.publish(make_image(big, stamp))
+        wait_outputs(rig, stamp, topics=("segmentation/labels", "depth/image", "normals/image"), timeout=60)
+        del big
+        gc.collect()
+        time.sleep(0.5)  # the publisher thread returns memory right after publishing
+        grown = rss_mb() - baseline
+    finally:
+        rig.node.set_parameters([Parameter("output_resolution", value="input")])
+    assert grown < 100, f"RSS {grown:.0f} MB above baseline after one 3000x3000 frame"
+
+
+def params_default(name):
+    from mtl_perception.ros import params
+
+    return params.SPECS[name].default
+
+
 def test_backlog_bounded_latency_drops_counted_memory_flat(rig):
     from ros_fixtures import wait_until
 
@@ -360,6 +435,16 @@ def test_invalid_parameters_rejected(rig):
 
 def test_validation_table_without_ros():
     from mtl_perception.ros import params
+
+    # structural parameters accept their current value in any state (ros2 param load of a dump)
+    current = {name: spec.default for name, spec in params.SPECS.items()}
+    assert params.validate("device", "auto", "active", current) is None
+    assert "cleanup first" in params.validate("device", "cpu", "active", current)
+    assert params.validate("autostart", True, "active", current) is None
+    assert "restart the node" in params.validate("autostart", False, "active", current)
+    assert params.first_problem(dict(current, overlay_alpha=1.5)) == "overlay_alpha must be in [0.0, 1.0], got 1.5"
+    assert params.first_problem(dict(current, max_depth=5)) is None  # an integer for a float
+    assert params.backend_for("auto") == "torch" and params.backend_for("onnxruntime") == "onnxruntime"
 
     assert params.validate("device", "cuda:1", "unconfigured") is None
     assert "cuda:N" in params.validate("device", "cuda:x", "unconfigured")
