@@ -444,7 +444,7 @@ def test_validation_table_without_ros():
     assert "restart the node" in params.validate("autostart", False, "active", current)
     assert params.first_problem(dict(current, overlay_alpha=1.5)) == "overlay_alpha must be in [0.0, 1.0], got 1.5"
     assert params.first_problem(dict(current, max_depth=5)) is None  # an integer for a float
-    assert params.backend_for("auto") == "torch" and params.backend_for("onnxruntime") == "onnxruntime"
+    assert params.backend_for("auto") == "torch_channels_last" and params.backend_for("onnxruntime") == "onnxruntime"
 
     assert params.validate("device", "cuda:1", "unconfigured") is None
     assert "cuda:N" in params.validate("device", "cuda:x", "unconfigured")

@@ -108,6 +108,11 @@ def main(args: list[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    argv = sys.argv[1:] if args is None else list(args)
+    ours = argv[: argv.index("--ros-args")] if "--ros-args" in argv else argv
+    if {"-h", "--help"} & set(ours):  # print usage; do not start publishing
+        print(__doc__.strip() + "\n\nParameters (-p NAME:=VALUE): fps (0.1..120), seed, num_frames, height, width, frame_id.")
+        return 0
     rclpy.init(args=args)
     node = None
     try:
