@@ -13,6 +13,7 @@ A configure that fails leaves the node up and unconfigured, saying how to retry.
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -377,6 +378,9 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C reaches the node twice (the terminal's process group, then ros2 launch's
+        # forwarded SIGINT); the second must not interrupt cleanup or torch's exit handlers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.shutdown_serving()
             node.destroy_node()

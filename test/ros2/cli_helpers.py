@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI_TIMEOUT_S = 60.0
 # Verbs that would otherwise start a ros2 daemon (a process that outlives the test).
 NO_DAEMON_VERBS = {("param", v) for v in ("get", "set", "dump", "load")} | {("lifecycle", v) for v in ("get", "set")} | {("topic", "echo")}
-NOT_YET_DISCOVERED = ("Node not found", "Wait for service timed out")
+NOT_YET_DISCOVERED = ("Node not found", "Wait for service timed out", "Could not determine the type")
 ATTEMPTS = 5
 
 
@@ -33,7 +33,7 @@ class Tools:
         """
         argv = [str(Path(sys.executable).parent / "ros2"), *args]
         if tuple(args[:2]) in NO_DAEMON_VERBS:
-            argv[3:3] = ["--no-daemon", "--spin-time", "1"]
+            argv[3:3] = ["--no-daemon", "--spin-time", "2"]
         for _ in range(ATTEMPTS):
             done = subprocess.run(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, cwd=self.workspace)
             if not any(text in done.stdout for text in NOT_YET_DISCOVERED):
