@@ -304,3 +304,25 @@ def delta_mtl(results: Mapping[str, Mapping[str, float]], baseline: Mapping[str,
             terms.append(sign * (m - b) / b)
         per_task.append(sum(terms) / len(terms))
     return 100.0 * sum(per_task) / len(per_task)
+
+
+def confidence_calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Accuracy per confidence bin (deciles of [0, 1] by default): the calibration line.
+
+    confidence: max class probability per pixel; correct: whether that pixel's label is right
+    (pass only pixels with a valid target). One row per bin: lo, hi, pixels, mean confidence and
+    accuracy (NaN for an empty bin). A calibrated model has accuracy ≈ mean confidence in each bin.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    correct = np.asarray(correct, dtype=bool).reshape(-1)
+    # Bin i holds [i/bins, (i+1)/bins); confidence 1.0 goes in the last bin.
+    index = np.minimum((confidence * bins).astype(np.intp), bins - 1)
+    pixels = np.bincount(index, minlength=bins)
+    conf_sum = np.bincount(index, weights=confidence, minlength=bins)
+    right = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf, accuracy = conf_sum / pixels, right / pixels
+    return [
+        {"lo": i / bins, "hi": (i + 1) / bins, "pixels": int(pixels[i]), "confidence": float(mean_conf[i]), "accuracy": float(accuracy[i])}
+        for i in range(bins)
+    ]

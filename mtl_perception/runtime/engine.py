@@ -24,12 +24,14 @@ class Prediction:
     """Per-task outputs; a task the model does not have is None.
 
     segmentation: uint8 H×W class ids; depth: float32 H×W metres along optical z;
-    normals: float32 H×W×3 unit vectors in the camera optical frame.
+    normals: float32 H×W×3 unit vectors in the camera optical frame; confidence: float32 H×W,
+    the largest softmax class probability (in [0, 1]) at each pixel, None when not asked for.
     """
 
     segmentation: np.ndarray | None = None
     depth: np.ndarray | None = None
     normals: np.ndarray | None = None
+    confidence: np.ndarray | None = None
 
 
 def validate_rgb(rgb: object) -> np.ndarray:
@@ -114,24 +116,24 @@ class Engine:
         return self._run(validate_rgb(rgb))
 
     @torch.inference_mode()
-    def predict(self, rgb: np.ndarray, *, output_size: tuple[int, int] | None = None) -> Prediction:
-        """Predict every task; outputs at `output_size` (default: the input's H×W)."""
+    def predict(self, rgb: np.ndarray, *, output_size: tuple[int, int] | None = None, confidence: bool = True) -> Prediction:
+        """Predict every task; outputs at `output_size` (default: the input's H×W).
+
+        confidence=False skips the softmax (the node asks for it only while someone listens).
+        """
         rgb = validate_rgb(rgb)
         size = tuple(rgb.shape[:2]) if output_size is None else tuple(output_size)
-        return self.postprocess(self._run(rgb), size)
+        return self.postprocess(self._run(rgb), size, confidence=confidence)
 
     def _run(self, rgb: np.ndarray) -> dict[str, torch.Tensor]:
         return {task: out.float() for task, out in self.backend(self.preprocess(rgb)).items()}
 
-    def postprocess(self, outputs: dict[str, torch.Tensor], size: tuple[int, int]) -> Prediction:
+    def postprocess(self, outputs: dict[str, torch.Tensor], size: tuple[int, int], *, confidence: bool = True) -> Prediction:
         """Resize network outputs to `size` on the device, then copy each map to host once."""
         resize = tuple(next(iter(outputs.values())).shape[-2:]) != size
         fields: dict[str, np.ndarray] = {}
         if "segmentation" in outputs:
-            labels = outputs["segmentation"].argmax(1, keepdim=True).to(torch.uint8)
-            if resize:
-                labels = F.interpolate(labels, size=size, mode="nearest-exact")
-            fields["segmentation"] = labels[0, 0].cpu().numpy()
+            fields.update(segmentation_maps(outputs["segmentation"], size if resize else None, confidence=confidence))
         continuous = [task for task in ("depth", "normals") if task in outputs]
         if continuous:
             # Depth and normals share one bilinear resize, as channels of one tensor.
@@ -153,6 +155,23 @@ class Engine:
         frame = np.zeros((*self.input_size, 3), dtype=np.uint8)
         for _ in range(iterations):
             self.predict(frame)
+
+
+def segmentation_maps(logits: torch.Tensor, size: tuple[int, int] | None, *, confidence: bool = True) -> dict[str, np.ndarray]:
+    """Labels (uint8 argmax) and, when asked, confidence (max softmax probability) of 1×C×h×w logits.
+
+    Both are resized to `size` (None = keep) by nearest neighbour, so every pixel's confidence is
+    that of the label published there. Computed from the logits in the engine, so every backend
+    provides it.
+    """
+    logits = logits.float()
+    # Labels from the logits, not the probabilities: distinct logits can round to equal probabilities.
+    maps = {"segmentation": logits.argmax(1, keepdim=True).to(torch.uint8)}
+    if confidence:
+        maps["confidence"] = torch.softmax(logits, 1).amax(1, keepdim=True)
+    if size is not None:
+        maps = {key: F.interpolate(value, size=size, mode="nearest-exact") for key, value in maps.items()}
+    return {key: value[0, 0].contiguous().cpu().numpy() for key, value in maps.items()}
 
 
 def load_engine(path: str | os.PathLike[str], device: str = "auto", half: bool = False, backend: str = "torch") -> Engine:
