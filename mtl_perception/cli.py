@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("mtl_perception.training.compare", "reproduce the scheme comparison table"),
     "make-bag": ("mtl_perception.bag.make_bag", "render a camera trajectory into a rosbag2"),
     "bag-eval": ("mtl_perception.bag.evaluate", "evaluate a model offline on a rosbag2"),
+    "bag-to-dataset": ("mtl_perception.bag.to_dataset", "turn an RGB-D rosbag2 into training data (MTAN layout)"),
     "bag-play": ("mtl_perception.tools.bag_play", "publish a bag's camera topics over DDS"),
     "replay-eval": ("mtl_perception.tools.replay_eval", "replay a bag through the live node and score it"),
     "demo": ("mtl_perception.tools.demo", "node + synthetic camera + recorder over loopback DDS"),

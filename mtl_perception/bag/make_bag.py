@@ -5,6 +5,7 @@ Topics (all stamped identically per frame, one frame_id):
   /camera/camera_info        sensor_msgs/CameraInfo
   /ground_truth/segmentation Image mono8, 255 = unlabelled
   /ground_truth/depth        Image 32FC1 metres along optical z, NaN invalid
+                             (or 16UC1 millimetres, 0 invalid, with --depth-encoding 16UC1)
   /ground_truth/normals      Image 32FC3 unit vectors (optical frame), all-zero invalid
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..interop.encodings import depth_to_32fc1, labels_to_mono8
+from ..interop.encodings import depth_to_16uc1, depth_to_32fc1, labels_to_mono8
 from ..interop.image import float_to_rgb8
 from ..interop.topics import DEFAULT_GT_TOPICS, DEFAULT_IMAGE_TOPIC, camera_info_beside
 from . import messages as m
@@ -31,6 +32,12 @@ TOOL = "make-bag"  # recorded in the bag's metadata; --overwrite replaces only b
 MAX_SIDE = 4096  # pixels per image side: a robot camera, not a memory bomb
 MAX_FRAMES = 1_000_000
 MAX_FPS = 1000.0
+DEPTH_ENCODINGS = ("32FC1", "16UC1")  # metres with NaN invalid (REP 118); millimetres with 0 invalid
+
+
+def depth_image(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """Renderer depth (metres, 0 invalid) as the payload of a `encoding` depth Image."""
+    return depth_to_16uc1(depth) if encoding == "16UC1" else depth_to_32fc1(depth)
 
 
 def frame_stamp(index: int, fps: float, start_ns: int = DEFAULT_START_NS) -> int:
@@ -48,6 +55,7 @@ def write_bag(
     storage: str = "mcap",
     encoding: str = "rgb8",
     compressed: str | None = None,
+    depth_encoding: str = "32FC1",
     pad: int = 0,
     frame_id: str = FRAME_ID,
     start_ns: int = DEFAULT_START_NS,
@@ -69,6 +77,8 @@ def write_bag(
         raise ValueError(f"--height and --width must be in 16..{MAX_SIDE}, got {height}x{width}")
     if encoding not in ("rgb8", "bgr8"):
         raise ValueError(f"--encoding must be rgb8 or bgr8, got {encoding!r}")
+    if depth_encoding not in DEPTH_ENCODINGS:
+        raise ValueError(f"--depth-encoding must be one of {', '.join(DEPTH_ENCODINGS)}, got {depth_encoding!r}")
     camera = Camera.default(height, width)
     image_type = m.COMPRESSED_IMAGE if compressed else m.IMAGE
     with BagWriter(out, storage, overwrite=overwrite, tool=TOOL) as bag:
@@ -94,7 +104,8 @@ def write_bag(
             label = np.asarray(frame.label)
             bag.write(GT_TOPICS["segmentation"], stamp, m.image_msg(labels_to_mono8(label), "mono8", stamp, frame_id))
             depth = np.asarray(frame.depth, dtype=np.float32).reshape(height, width)
-            bag.write(GT_TOPICS["depth"], stamp, m.image_msg(depth_to_32fc1(depth), "32FC1", stamp, frame_id))
+            depth_msg = m.image_msg(depth_image(depth, depth_encoding), depth_encoding, stamp, frame_id)
+            bag.write(GT_TOPICS["depth"], stamp, depth_msg)
             normals = np.asarray(frame.normal, dtype=np.float32).reshape(height, width, 3)
             bag.write(GT_TOPICS["normals"], stamp, m.image_msg(normals, "32FC3", stamp, frame_id))
         return dict(bag.counts)
@@ -113,6 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compressed", nargs="?", const="png", choices=("png", "jpeg"), default=None,
         help="write sensor_msgs/CompressedImage (png, lossless, by default; or jpeg)",
     )
+    parser.add_argument(
+        "--depth-encoding", choices=DEPTH_ENCODINGS, default="32FC1",
+        help="depth topic encoding: 32FC1 metres, NaN invalid (default), or 16UC1 millimetres, 0 invalid (RealSense-style)",
+    )
     parser.add_argument("--frame-id", default=FRAME_ID)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bag that an earlier make-bag wrote")
     parser.add_argument("--no-progress", action="store_true")
@@ -123,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         counts = write_bag(
             args.out, frames=args.frames, fps=args.fps, height=args.height, width=args.width, seed=args.seed,
             storage=args.storage, encoding=args.encoding, compressed=args.compressed, frame_id=args.frame_id,
+            depth_encoding=args.depth_encoding,
             overwrite=args.overwrite, progress=not args.no_progress,
         )
     except (BagError, ValueError) as err:

@@ -1,7 +1,7 @@
 """How each task's array travels on a topic (DESIGN §3) <-> the metric meters' conventions.
 
-Topics: labels mono8 with 255 unlabelled, depth 32FC1 metres with NaN invalid (REP 118),
-normals 32FC3 unit vectors. Meters: labels int64 with -1 ignored, depth metres with 0 invalid,
+Topics: labels mono8 with 255 unlabelled, depth 32FC1 metres with NaN invalid (REP 118) or
+16UC1 millimetres with 0 invalid (RealSense, Orbbec), normals 32FC3 unit vectors. Meters: labels int64 with -1 ignored, depth metres with 0 invalid,
 normals with all-zero invalid.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 UNLABELLED = 255
 # Encodings a ground-truth topic may use, and the node's output encoding, per task.
-GT_ENCODINGS: dict[str, tuple[str, ...]] = {"segmentation": ("mono8", "8UC1"), "depth": ("32FC1",), "normals": ("32FC3",)}
+GT_ENCODINGS: dict[str, tuple[str, ...]] = {"segmentation": ("mono8", "8UC1"), "depth": ("32FC1", "16UC1"), "normals": ("32FC3",)}
 OUTPUT_ENCODINGS: dict[str, str] = {"segmentation": "mono8", "depth": "32FC1", "normals": "32FC3"}
 
 
@@ -42,6 +42,28 @@ def depth_from_32fc1(depth: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(0)).astype(np.float32)
 
 
+MM_PER_M = 1000.0
+
+
+def depth_to_16uc1(depth: np.ndarray) -> np.ndarray:
+    """metres with 0 (or non-finite, or negative) invalid -> uint16 millimetres, 0 invalid.
+
+    Depths that round beyond 65535 mm do not fit and become invalid rather than wrapping.
+    """
+    mm = np.rint(depth_from_32fc1(depth).astype(np.float64) * MM_PER_M)
+    return np.where(mm <= np.iinfo(np.uint16).max, mm, 0).astype(np.uint16)
+
+
+def depth_from_16uc1(mm: np.ndarray) -> np.ndarray:
+    """uint16 millimetres with 0 invalid -> float32 metres with 0 invalid."""
+    return (np.asarray(mm, dtype=np.float64) / MM_PER_M).astype(np.float32)
+
+
+def depth_to_meter(array: np.ndarray) -> np.ndarray:
+    """A decoded depth Image (16UC1 mm or 32FC1 m, told apart by dtype) -> metres with 0 invalid."""
+    return depth_from_16uc1(array) if array.dtype == np.uint16 else depth_from_32fc1(array)
+
+
 def mask_depth(depth: np.ndarray, max_depth: float) -> np.ndarray:
     """float32 metres with NaN where non-finite, ≤ 0 or beyond max_depth (REP 118)."""
     out = np.array(depth, dtype=np.float32, copy=True)
@@ -63,7 +85,7 @@ def ground_truth_to_meter(task: str, array: np.ndarray) -> np.ndarray:
     if task == "segmentation":
         return mono8_to_labels(array)
     if task == "depth":
-        return depth_from_32fc1(array)
+        return depth_to_meter(array)
     return normals_from_32fc3(array)
 
 
