@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 def make_tiny_artifact(path: str | os.PathLike[str], *, num_classes: int = 5, input_size: tuple[int, int] = (64, 80), seed: int = 0) -> Path:
     """A small random-weight deploy artifact."""
     import torch
@@ -106,3 +108,30 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return predicate()
+
+
+def make_image(rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8", frame_id: str = "camera_optical") -> Any:
+    """A sensor_msgs/Image of `rgb` stamped `stamp_ns`."""
+    from sensor_msgs.msg import Image
+
+    from mtl_perception.interop.image import fill_image
+
+    msg = Image()
+    fill_image(msg, rgb, encoding)
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
+    return msg
+
+
+def camera_info(width: int = 64, height: int = 48, fx: float = 60.0, fy: float = 55.0, cx: float = 31.5, cy: float = 23.5) -> Any:
+    """A distortion-free pinhole sensor_msgs/CameraInfo (the size of the node tests' frames by default)."""
+    from sensor_msgs.msg import CameraInfo
+
+    info = CameraInfo()
+    info.width, info.height = width, height
+    info.distortion_model = "plumb_bob"
+    info.d = [0.0] * 5
+    info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info

@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from ros_fixtures import camera_info, make_image
+
 pytestmark = pytest.mark.ros
 
 H, W = 48, 64
@@ -106,31 +108,6 @@ def rig(ros, artifact):
     node.shutdown_serving()
     node.destroy_node()
     client.destroy_node()
-
-
-def make_image(rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8", frame_id: str = "camera_optical"):
-    from sensor_msgs.msg import Image
-
-    from mtl_perception.interop.image import fill_image
-
-    msg = Image()
-    fill_image(msg, rgb, encoding)
-    msg.header.frame_id = frame_id
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
-    return msg
-
-
-def camera_info(width=W, height=H, fx=60.0, fy=55.0, cx=31.5, cy=23.5):
-    from sensor_msgs.msg import CameraInfo
-
-    info = CameraInfo()
-    info.width, info.height = width, height
-    info.distortion_model = "plumb_bob"
-    info.d = [0.0] * 5
-    info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return info
 
 
 def now_ns(rig) -> int:
@@ -505,7 +482,7 @@ def test_lifecycle_transitions(ros, artifact):
             if wait_until(lambda: len(labels) > 0, 0.2):
                 break
         assert labels, "no output from the lifecycle node"
-        assert node.views_built == {"seg_color": 0, "overlay": 0, "normals_color": 0}
+        assert node.views_built == {"seg_color": 0, "overlay": 0, "confidence": 0, "normals_color": 0, "points": 0}
         assert node.trigger_deactivate() == R.SUCCESS and node.state == "inactive"
         assert wait_until(lambda: pub.get_subscription_count() == 0, 10)
         assert node.trigger_cleanup() == R.SUCCESS and node.state == "unconfigured"

@@ -30,11 +30,12 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ..runtime import default_model_path, load_engine, resolve_device
 from .. import colors
-from ..interop.camera_info import fill_scaled_camera_info, validate_intrinsics
+from ..interop.camera_info import validate_intrinsics
 from ..interop.encodings import mask_depth
-from ..interop.image import ImageFormatError, fill_image, image_to_rgb
+from ..interop.image import ImageFormatError, image_to_rgb
 from ..interop.stamps import stamp_to_ns
 from . import diagnostics, params
+from .outputs import OUTPUTS, cloud_msg, cloud_options, cloud_points, image_msg, message_type, scaled_info
 from .lifecycle_guard import guard_change_state
 from .pipeline import ServingPipeline
 from .qos import make_qos
@@ -42,18 +43,6 @@ from .serving import InferenceThread, LatestSlot, ServingStats, return_freed_mem
 
 ERROR_LOG_PERIOD_S = 5.0
 LARGE_FRAME_PIXELS = 1920 * 1080 * 2  # after a frame this large, freed memory goes back to the OS
-
-# output key -> (topic, task it needs)
-OUTPUTS: dict[str, tuple[str, str]] = {
-    "labels": ("segmentation/labels", "segmentation"),
-    "seg_color": ("segmentation/color", "segmentation"),
-    "overlay": ("segmentation/overlay", "segmentation"),
-    "depth": ("depth/image", "depth"),
-    "depth_info": ("depth/camera_info", "depth"),
-    "normals": ("normals/image", "normals"),
-    "normals_color": ("normals/color", "normals"),
-}
-
 
 @dataclass(frozen=True)
 class Inferred:
@@ -75,7 +64,8 @@ class PerceptionNode(LifecycleNode):
         self.engine = None
         self.stats = ServingStats.create()
         self.frames_received = 0
-        self.views_built = {"seg_color": 0, "overlay": 0, "normals_color": 0}  # only built when subscribed
+        # outputs built only while subscribed
+        self.views_built = {"seg_color": 0, "overlay": 0, "confidence": 0, "normals_color": 0, "points": 0}
         self.last_transition_error = ""
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
@@ -158,7 +148,7 @@ class PerceptionNode(LifecycleNode):
             self.get_logger().warn(f"model {engine.name!r} has no {', '.join(missing)} head; those outputs are off")
         for key, (topic, task) in OUTPUTS.items():
             if task in wanted and task in engine.tasks:
-                self._pubs[key] = self.create_lifecycle_publisher(CameraInfo if key == "depth_info" else Image, topic, qos)
+                self._pubs[key] = self.create_lifecycle_publisher(message_type(key), topic, qos)
         self.last_transition_error = ""
         self.get_logger().info(
             f"configured in {time.monotonic() - started:.2f} s: model {engine.name!r} from {path} on {engine.device}, backend {engine.backend_name}"
@@ -288,9 +278,14 @@ class PerceptionNode(LifecycleNode):
         self._large_frame_done = rgb.shape[0] * rgb.shape[1] > LARGE_FRAME_PIXELS
         size = None if self._values["output_resolution"] == "input" else engine.input_size
         start = time.perf_counter()
-        pred = engine.predict(rgb, output_size=size)
+        pred = engine.predict(rgb, output_size=size, confidence=self._listened("confidence") or self._listened("points"))
         self.stats.inference_ms.add((time.perf_counter() - start) * 1e3)
         return Inferred(msg.header, rgb, pred)
+
+    def _listened(self, key: str) -> bool:
+        """Whether output `key` is enabled and has a subscriber (else it is not built)."""
+        pub = self._pubs.get(key)
+        return pub is not None and pub.get_subscription_count() > 0
 
     def publish_outputs(self, inferred: Inferred) -> None:
         """Every enabled output for one frame, each with the input's header."""
@@ -298,8 +293,11 @@ class PerceptionNode(LifecycleNode):
         pubs = self._pubs
         if pred.segmentation is not None and "labels" in pubs:
             self._publish_image(pubs["labels"], header, pred.segmentation, "mono8")
-            want_overlay = "overlay" in pubs and pubs["overlay"].get_subscription_count() > 0
-            if want_overlay or ("seg_color" in pubs and pubs["seg_color"].get_subscription_count() > 0):
+            if pred.confidence is not None and self._listened("confidence"):
+                self.views_built["confidence"] += 1
+                self._publish_image(pubs["confidence"], header, pred.confidence, "32FC1")
+            want_overlay = self._listened("overlay")
+            if want_overlay or self._listened("seg_color"):
                 colour = colors.colorize_labels(pred.segmentation, self._palette_lut)
                 self.views_built["seg_color"] += 1
                 self._publish_image(pubs["seg_color"], header, colour, "rgb8")
@@ -311,10 +309,13 @@ class PerceptionNode(LifecycleNode):
             self._publish_image(pubs["depth"], header, depth, "32FC1")
             info = self._camera_info
             if info is not None and "depth_info" in pubs:
-                pubs["depth_info"].publish(self._scaled_info(info, header, depth.shape[1], depth.shape[0], rgb.shape))
+                pubs["depth_info"].publish(scaled_info(info, header, depth.shape[1], depth.shape[0], rgb.shape))
+            if info is not None and self._listened("points"):  # a cloud needs the intrinsics
+                self.views_built["points"] += 1
+                pubs["points"].publish(cloud_msg(header, cloud_points(pred, rgb, info, cloud_options(self._values))))
         if pred.normals is not None and "normals" in pubs:
             self._publish_image(pubs["normals"], header, pred.normals, "32FC3")
-            if pubs["normals_color"].get_subscription_count() > 0:
+            if self._listened("normals_color"):
                 self.views_built["normals_color"] += 1
                 self._publish_image(pubs["normals_color"], header, colors.colorize_normals(pred.normals), "rgb8")
         self.stats.frames_processed += 1
@@ -325,16 +326,7 @@ class PerceptionNode(LifecycleNode):
 
     @staticmethod
     def _publish_image(pub: Any, header: Any, array: np.ndarray, encoding: str) -> None:
-        msg = Image()
-        msg.header = header
-        fill_image(msg, array, encoding)
-        pub.publish(msg)
-
-    @staticmethod
-    def _scaled_info(info: CameraInfo, header: Any, width: int, height: int, input_shape: tuple[int, ...]) -> CameraInfo:
-        out = CameraInfo()
-        out.header = header
-        return fill_scaled_camera_info(out, info, width, height, input_shape)
+        pub.publish(image_msg(header, array, encoding))
 
     def publish_diagnostics(self) -> None:
         engine = self.engine

@@ -50,8 +50,8 @@ SPECS: dict[str, Spec] = {
         choices=("auto", *BACKEND_NAMES),
     ),
     "warmup_iterations": Spec(2, "Forward passes run at configure to warm the device up.", structural=True, int_range=(0, 50)),
-    "publish_segmentation": Spec(True, "Publish segmentation/labels, segmentation/color and segmentation/overlay.", structural=True),
-    "publish_depth": Spec(True, "Publish depth/image and depth/camera_info.", structural=True),
+    "publish_segmentation": Spec(True, "Publish segmentation/labels, segmentation/color, segmentation/overlay and segmentation/confidence.", structural=True),
+    "publish_depth": Spec(True, "Publish depth/image, depth/camera_info and points.", structural=True),
     "publish_normals": Spec(True, "Publish normals/image and normals/color.", structural=True),
     "input_qos": Spec("sensor_data", "QoS profile of the image and camera_info subscriptions.", structural=True, choices=tuple(PROFILES)),
     "input_qos_depth": Spec(1, "History depth of the input subscriptions.", structural=True, int_range=(1, 1000)),
@@ -60,6 +60,12 @@ SPECS: dict[str, Spec] = {
     "output_resolution": Spec("input", "Size of the outputs: 'input' (the camera's) or 'network' (the model's input size).", choices=OUTPUT_RESOLUTIONS),
     "overlay_alpha": Spec(0.5, "Weight of the class colour in segmentation/overlay (0 = image only, 1 = colours only).", float_range=(0.0, 1.0)),
     "max_depth": Spec(10.0, "Depth beyond this many metres is published as NaN.", float_range=(0.01, 1000.0)),
+    "points_stride": Spec(4, "points: one point every points_stride rows and columns (4 keeps a 640x480 cloud at 19200 points).", int_range=(1, 64)),
+    "points_max_depth": Spec(10.0, "points: pixels deeper than this many metres give no point.", float_range=(0.01, 1000.0)),
+    "points_min_confidence": Spec(0.0, "points: pixels whose label confidence is below this give no point.", float_range=(0.0, 1.0)),
+    "points_organized": Spec(
+        False, "points: true = the sampled grid (height x width) with NaN x/y/z where invalid; false = dense, invalid points dropped."
+    ),
     "diagnostics_period": Spec(1.0, "Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
     "max_frame_pixels": Spec(
         DEFAULT_MAX_FRAME_PIXELS, "Frames with more pixels (width × height) are refused before decoding.", int_range=(1, 2**31 - 1)
