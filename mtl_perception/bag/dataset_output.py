@@ -89,6 +89,8 @@ def write_manifest(out: Path, files: list[str], report: dict[str, Any]) -> None:
     (out / MANIFEST_FILE).write_text(text)
 
 
-def remove_output(out: Path, files: list[str]) -> None:
-    """Undo a failed conversion: remove the files it listed and wrote, nothing else."""
+def remove_output(out: Path, files: list[str], *, created: bool) -> None:
+    """Undo a failed conversion: remove the files it listed and wrote, and `out` itself if it `created` it."""
     _remove_listed(out, files)
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()

@@ -214,13 +214,14 @@ def convert_bag(bag_path: str | Path, out: str | Path, topics: Topics, *, every:
                                   period_s=period_s, gap_s=gap_s)
         report = {"bag": str(bag_path), "storage": bag.storage, "out": str(out), "topics": asdict(topics),
                   **_counts(selection, every, max_dt_ms)}
+        created = not out.exists()
         prepare_output(out, overwrite)
         files = sample_files({"train": report["train"], "val": report["val"]})
         write_manifest(out, files, report)
         try:
             report["camera"] = _write_samples(bag, topics, selection, out, progress)
         except BaseException:
-            remove_output(out, files)  # only what this run listed; a partial dataset must not look whole
+            remove_output(out, files, created=created)  # only what this run listed; a partial dataset must not look whole
             raise
     write_manifest(out, files, report)
     return report
