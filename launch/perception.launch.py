@@ -7,7 +7,9 @@ Arguments: image, camera_info (input topics to remap), namespace, params_file (Y
 default: the package's config/perception.yaml), model_path (empty = the bundled model),
 device (auto | cpu | cuda | cuda:N), omp_wait_policy (PASSIVE by default: PyTorch's CPU
 threads sleep between layers instead of spinning, the same frame rate for about 30 % less CPU
-in benchmarks/bench_node.py; ACTIVE to spin). The node autostarts (configure + activate) unless
+in benchmarks/bench_node.py; ACTIVE to spin), rviz (true starts rviz2 with rviz_config, default
+the package's rviz/perception.rviz, and rviz_fixed_frame, the camera's optical frame; false by
+default, so no rviz2 is needed). The node autostarts (configure + activate) unless
 params_file sets autostart: false; drive it then with `ros2 lifecycle set`.
 """
 import os
@@ -15,6 +17,7 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -25,7 +28,8 @@ NODE_NAME = "perception_node"
 
 
 def generate_launch_description():
-    default_params = os.path.join(get_package_share_directory(PACKAGE), "config", "perception.yaml")
+    share = get_package_share_directory(PACKAGE)
+    default_params = os.path.join(share, "config", "perception.yaml")
     arguments = [
         DeclareLaunchArgument("image", default_value="/camera/image_raw", description="input sensor_msgs/Image topic"),
         DeclareLaunchArgument("camera_info", default_value="/camera/camera_info", description="input sensor_msgs/CameraInfo topic"),
@@ -34,6 +38,9 @@ def generate_launch_description():
         DeclareLaunchArgument("model_path", default_value="", description="deploy artifact directory; empty = bundled model"),
         DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
         DeclareLaunchArgument("omp_wait_policy", default_value="PASSIVE", description="OpenMP wait policy for CPU inference: PASSIVE | ACTIVE"),
+        DeclareLaunchArgument("rviz", default_value="false", description="true: also start rviz2 with rviz_config"),
+        DeclareLaunchArgument("rviz_config", default_value=os.path.join(share, "rviz", "perception.rviz"), description="RViz config file"),
+        DeclareLaunchArgument("rviz_fixed_frame", default_value="camera_optical_frame", description="RViz fixed frame: the camera's frame_id"),
     ]
     # Must be in the environment before the node process loads torch.
     environment = [SetEnvironmentVariable("OMP_WAIT_POLICY", LaunchConfiguration("omp_wait_policy"))]
@@ -56,4 +63,11 @@ def generate_launch_description():
             ("camera_info", LaunchConfiguration("camera_info")),
         ],
     )
-    return LaunchDescription([*arguments, *environment, node])
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        name="rviz2",
+        arguments=["-d", LaunchConfiguration("rviz_config"), "-f", LaunchConfiguration("rviz_fixed_frame")],
+        condition=IfCondition(LaunchConfiguration("rviz")),  # rviz2 need not be installed otherwise
+    )
+    return LaunchDescription([*arguments, *environment, node, rviz])

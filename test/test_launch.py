@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "perception.launch.py"
 CONFIG = ROOT / "config" / "perception.yaml"
-ARGUMENTS = {"image", "camera_info", "namespace", "params_file", "model_path", "device", "omp_wait_policy"}
+ARGUMENTS = {"image", "camera_info", "namespace", "params_file", "model_path", "device", "omp_wait_policy", "rviz", "rviz_config", "rviz_fixed_frame"}
 
 
 def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
@@ -52,9 +52,9 @@ def test_launch_file_declares_arguments_and_node(tree):
     assert ARGUMENTS <= declared, ARGUMENTS - declared
     used = {_value(c.args[0], constants) for c in _calls(tree, "LaunchConfiguration")}
     assert ARGUMENTS <= used, f"declared but unused: {ARGUMENTS - used}"
-    (node,) = _calls(tree, "Node")
-    kwargs = {k.arg: k.value for k in node.keywords}
-    assert _value(kwargs["package"], constants) == "mtl_perception"
+    nodes = {_value(k.value, constants): c for c in _calls(tree, "Node") for k in c.keywords if k.arg == "package"}
+    assert set(nodes) == {"mtl_perception", "rviz2"}
+    kwargs = {k.arg: k.value for k in nodes["mtl_perception"].keywords}
     executable = _value(kwargs["executable"], constants)
     setup = (ROOT / "setup.py").read_text()
     assert re.search(rf'"{executable} = mtl_perception\.ros\.node:main"', setup), f"{executable} is not a console script"
@@ -117,3 +117,49 @@ def test_node_starts_from_the_params_file(tmp_path):
             node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_rviz_config_shows_the_node_outputs_and_the_cloud_by_label():
+    from mtl_perception.interop.pointcloud import POINT_DTYPE
+    from mtl_perception.ros.outputs import OUTPUTS
+
+    config = yaml.safe_load((ROOT / "rviz" / "perception.rviz").read_text())
+    displays = {d["Topic"]["Value"]: d for d in config["Visualization Manager"]["Displays"]}
+    node_topics = {f"/perception/{topic}" for topic, _ in OUTPUTS.values()}
+    wanted = {f"/perception/{t}" for t in ("segmentation/overlay", "depth/image", "normals/color", "points")}
+    assert set(displays) == {"/camera/image_raw"} | wanted  # the launch file's default camera topic and namespace
+    assert wanted <= node_topics
+    cloud = displays["/perception/points"]
+    assert cloud["Class"] == "rviz_default_plugins/PointCloud2" and cloud["Color Transformer"] == "Intensity"
+    assert cloud["Channel Name"] == "label" and "label" in POINT_DTYPE.names
+    assert '"rviz/*.rviz"' in (ROOT / "setup.py").read_text()  # installed where rviz_config points
+
+
+def test_rviz_node_starts_only_with_rviz_true(monkeypatch):
+    pytest.importorskip("launch_ros", reason="launch/launch_ros are wheels in ../shared/ros2-cli (`make setup` installs them)")
+    import importlib.util
+
+    import ament_index_python.packages
+    from launch import LaunchContext
+    from launch.actions import DeclareLaunchArgument
+    from launch.utilities import perform_substitutions
+    from launch_ros.actions import Node
+
+    # The source tree has the installed share/ layout (config/, rviz/), so it stands in for it.
+    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(ROOT))
+    spec = importlib.util.spec_from_file_location("perception_launch", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    entities = module.generate_launch_description().entities
+    nodes = [e for e in entities if isinstance(e, Node)]
+    (rviz,) = [n for n in nodes if n.node_package == "rviz2"]
+    assert all(n.condition is None for n in nodes if n is not rviz)  # the perception node always starts
+    for value, starts in (("false", False), ("true", True), ("True", True)):
+        context = LaunchContext()
+        for argument in (e for e in entities if isinstance(e, DeclareLaunchArgument)):
+            argument.visit(context)  # defaults, as `ros2 launch` applies them
+        context.launch_configurations["rviz"] = value
+        assert rviz.condition.evaluate(context) is starts, value
+    defaults = {e.name: e.default_value for e in entities if isinstance(e, DeclareLaunchArgument)}
+    assert perform_substitutions(LaunchContext(), defaults["rviz"]) == "false"
+    assert Path(perform_substitutions(LaunchContext(), defaults["rviz_config"])) == ROOT / "rviz" / "perception.rviz"
