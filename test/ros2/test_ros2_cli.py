@@ -49,7 +49,7 @@ def launched(tools, tmp_path_factory):
     params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": PARAMS}}))
     launch = tools.start(
         "ros2", "launch", "mtl_perception", "perception.launch.py", f"namespace:={NAMESPACE}", f"image:={CAMERA_TOPIC}",
-        f"camera_info:={CAMERA_NS}/camera_info", f"params_file:={params_file}", "device:=cpu",
+        f"camera_info:={CAMERA_NS}/camera_info", f"params_file:={params_file}", "device:=cpu", "rviz:=false",
     )
     cam = camera(tools)
     active = launch.wait_for(lambda out: "active: listening on" in out or "configure failed" in out, START_TIMEOUT_S)
