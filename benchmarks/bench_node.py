@@ -16,6 +16,10 @@ compared. Each node variant is its own node process; variants differ only in env
 
 Targets (issue 7): node throughput ≥ 0.85× bare-engine throughput at 288×384 on CPU;
 latency p95 ≤ 1.5× p50 at a steady input rate below capacity. Reported, not asserted.
+
+`--points` (issue 17) runs two node variants instead, both sent camera_info with every frame:
+one without and one with a `points` subscriber, and reports node CPU ms per frame for each
+(target: ≤ 15 % extra with the cloud at 480×640: `--points --size 480x640`).
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ NODE_VARIANTS = {
     "node, 1 torch thread": {"OMP_NUM_THREADS": "1"},
 
 }
+POINTS_VARIANTS = {"node, camera_info": {}, "node, camera_info + points subscriber": {}}
+POINTS_SUBSCRIBED = frozenset({"node, camera_info + points subscriber"})
 
 
 def cpu_seconds(pid: int) -> float:
@@ -69,20 +75,26 @@ def own_cpu_seconds() -> float:
 class Client:
     """Publisher of serialised frames with unique stamps, and raw subscribers to the outputs."""
 
-    def __init__(self, rclpy_node, namespace: str, serialized_frames: list[bytes]) -> None:
+    def __init__(self, rclpy_node, namespace: str, serialized_frames: list[bytes], info: bytes | None = None, points: bool = False) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.frames = [bytearray(f) for f in serialized_frames]
         self.publisher = rclpy_node.create_publisher(Image, f"{namespace}/image", qos)
+        self.info = info  # sent before every frame, as a camera driver does
+        self.info_publisher = rclpy_node.create_publisher(CameraInfo, f"{namespace}/camera_info", qos) if info else None
         self.last_topic = f"{namespace}/{LAST_OUTPUT}"
-        self.recorder = OutputRecorder(rclpy_node, {f"{namespace}/{t}": Image for t in OUTPUT_TOPICS}, qos, raw=True)
+        topics = {f"{namespace}/{t}": Image for t in OUTPUT_TOPICS}
+        if points:
+            topics[f"{namespace}/points"] = PointCloud2
+        self.recorder = OutputRecorder(rclpy_node, topics, qos, raw=True)
         self.sent: dict[int, int] = {}  # stamp ns -> wall-clock ns at publish
         self.next_stamp = 1
 
     def connected(self) -> bool:
-        return self.publisher.get_subscription_count() > 0 and self.recorder.connected()
+        info_ok = self.info_publisher is None or self.info_publisher.get_subscription_count() > 0
+        return info_ok and self.publisher.get_subscription_count() > 0 and self.recorder.connected()
 
     def done(self) -> dict[int, int]:
         """Stamp -> arrival ns of every frame whose last output has arrived."""
@@ -98,6 +110,8 @@ class Client:
         struct.pack_into("<iI", frame, CDR_STAMP_OFFSET, STAMP_SEC, index)
         stamp = STAMP_SEC * NS_PER_S + index
         self.sent[stamp] = time.time_ns()
+        if self.info_publisher is not None:
+            self.info_publisher.publish(self.info)
         self.publisher.publish(bytes(frame))
         return stamp
 
@@ -154,6 +168,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--steady-fractions", default="0.25,0.5", help="steady input rates, as fractions of measured capacity")
     parser.add_argument("--logs", default="", help="directory for the node processes' logs (default: a new temporary one)")
+    parser.add_argument("--points", action="store_true", help="node CPU per frame without and with a points subscriber (issue 17)")
     parser.add_argument("--out")
     return parser.parse_args()
 
@@ -176,7 +191,7 @@ def camera_frames(height: int, width: int) -> tuple[list[np.ndarray], list]:
 
 
 @contextmanager
-def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str], messages: list) -> Iterator[tuple[dict, dict]]:
+def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str], messages: list, info=None) -> Iterator[tuple[dict, dict]]:
     """A client (and a diagnostics listener) per node variant, spinning on a thread, once every node is up."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -185,7 +200,8 @@ def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str],
     rclpy.init()
     client_node = rclpy.create_node("bench_client")
     serialized = [serialize_message(m) for m in messages]
-    clients = {name: Client(client_node, namespaces[name], serialized) for name in processes}
+    info_bytes = serialize_message(info) if info is not None else None
+    clients = {name: Client(client_node, namespaces[name], serialized, info_bytes, name in POINTS_SUBSCRIBED) for name in processes}
     diagnostics = {name: NodeDiagnostics(client_node, namespaces[name]) for name in processes}
     executor = SingleThreadedExecutor()
     executor.add_node(client_node)
@@ -242,15 +258,16 @@ def steady_latency(args: argparse.Namespace, client: Client, node_fps: float) ->
     return steady
 
 
-def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.ndarray], messages: list) -> tuple[dict, list[float]]:
+def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.ndarray], messages: list, info=None) -> tuple[dict, list[float]]:
     """Every node variant in its own process: throughput, CPU, steady latency; returns (results, bare fps rounds)."""
     logs = Path(args.logs or tempfile.mkdtemp(prefix="bench_node_"))
-    namespaces = {name: f"/bench{i}" for i, name in enumerate(NODE_VARIANTS)}
+    variants = POINTS_VARIANTS if args.points else NODE_VARIANTS
+    namespaces = {name: f"/bench{i}" for i, name in enumerate(variants)}
     processes = {name: launch_node(model, engine.backend_name, namespaces[name], env, logs / f"node{i}.log")
-                 for i, (name, env) in enumerate(NODE_VARIANTS.items())}
+                 for i, (name, env) in enumerate(variants.items())}
     results: dict[str, dict] = {}
     try:
-        with clients_of(processes, namespaces, messages) as (clients, diagnostics):
+        with clients_of(processes, namespaces, messages, info) as (clients, diagnostics):
             samples, cpu = throughput_rounds(args, engine, frames, clients, processes)
             bare_fps = statistics.median(samples["bare"])
             for name, client in clients.items():
@@ -262,9 +279,10 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
                     "node_over_bare": node_fps / bare_fps,
                     "steady_latency": steady_latency(args, client, node_fps),
                     "node_cpu_cores": statistics.median(c[0] for c in cpu[name]),
+                    "node_cpu_ms_per_frame": statistics.median(c[0] / fps * 1e3 for c, fps in zip(cpu[name], samples[name])),
                     "client_cpu_cores": statistics.median(c[1] for c in cpu[name]),
                     "node_inference_ms_p50": float(p50) if p50 is not None else float("nan"),
-                    "env": NODE_VARIANTS[name],
+                    "env": variants[name],
                 }
     finally:
         for process in processes.values():
@@ -280,10 +298,11 @@ def main() -> int:
 
     model = args.model or str(default_model_path())
     frames, messages = camera_frames(height, width)
+    info = camera_info_msg(height, width)
     engine = load_engine(model, device="cpu", backend=args.backend)
-    results, bare_rounds = measure_nodes(args, model, engine, frames, messages)
+    results, bare_rounds = measure_nodes(args, model, engine, frames, messages, info if args.points else None)
     bare_fps = statistics.median(bare_rounds)
-    all_stages = breakdown(engine, frames[0], messages[0], height, width)
+    all_stages = breakdown(engine, frames[0], messages[0], height, width, info)
     print_results(args, model, engine, height, width, bare_fps, bare_rounds, results, all_stages)
     write_json(
         args.out,
@@ -303,12 +322,27 @@ def main() -> int:
     return 0
 
 
-def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int) -> dict:
+def camera_info_msg(height: int, width: int):
+    """The rendered frames' CameraInfo (the renderer's default pinhole camera)."""
+    from sensor_msgs.msg import CameraInfo
+
+    from mtl_perception.data import Camera
+    from mtl_perception.interop.camera_info import pinhole_k, pinhole_p
+
+    camera = Camera.default(height, width)
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k, info.p = pinhole_k(camera), pinhole_p(camera)
+    return info
+
+
+def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int, info) -> dict:
     """What the node adds around Engine.predict, per stage, on the same frames (this process)."""
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
 
     from mtl_perception.interop.image import fill_image, image_to_rgb
+    from mtl_perception.interop.pointcloud import CloudOptions
+    from mtl_perception.ros.outputs import cloud_msg, cloud_points
 
     pred = engine.predict(rgb)
     out = Image()
@@ -324,6 +358,7 @@ def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int) -> dict:
                 serialize_message(m)
                 for m in (_image(pred.segmentation, "mono8"), _image(pred.depth, "32FC1"), _image(pred.normals, "32FC3"))
             ],
+            "points: build + fill + serialise (stride 4)": lambda: serialize_message(cloud_msg(msg.header, cloud_points(pred, rgb, info, CloudOptions()))),
         },
         trials=20,
     )
@@ -336,9 +371,9 @@ def print_results(args, model: str, engine, height: int, width: int, bare_fps: f
     print(f"bare Engine.predict: {bare_fps:.1f} frames/s (rounds {', '.join(f'{v:.1f}' for v in bare_rounds)})")
     print_table(
         f"Node over DDS vs bare engine at {height}x{width} ({args.in_flight} frames in flight)",
-        ["variant", "frames/s", "node / bare (≥ 0.85)", "node CPU cores", "client CPU cores", "node predict p50 ms"],
+        ["variant", "frames/s", "node / bare (≥ 0.85)", "node CPU cores", "node CPU ms/frame", "client CPU cores", "node predict p50 ms"],
         [
-            [name, r["fps"], r["node_over_bare"], r["node_cpu_cores"], r["client_cpu_cores"], r["node_inference_ms_p50"]]
+            [name, r["fps"], r["node_over_bare"], r["node_cpu_cores"], r["node_cpu_ms_per_frame"], r["client_cpu_cores"], r["node_inference_ms_p50"]]
             for name, r in results.items()
         ],
     )
