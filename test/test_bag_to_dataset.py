@@ -201,3 +201,14 @@ def test_size_mismatch_and_truncated_bag(tmp_path, capsys):
     os.truncate(mcap, mcap.stat().st_size // 2)
     assert _cli(truncated, tmp_path / "ds2") == 2
     assert "truncated" in _error(capsys) and not (tmp_path / "ds2").exists()
+
+
+def test_16uc1_ground_truth_depth_reads_as_metres(truth):
+    """bag-eval and replay-eval score a 16UC1 depth topic (make-bag --depth-encoding 16UC1) in metres."""
+    from mtl_perception.interop.encodings import GT_ENCODINGS, depth_to_16uc1, ground_truth_to_meter
+
+    assert "16UC1" in GT_ENCODINGS["depth"]
+    exact = np.asarray(truth[0].depth, np.float32)
+    exact[0, :3] = 0.0
+    metres = ground_truth_to_meter("depth", depth_to_16uc1(exact))
+    assert (metres[0, :3] == 0).all() and np.abs(metres - exact).max() <= 0.0005 + 1e-6
