@@ -310,7 +310,8 @@ class PerceptionNode(LifecycleNode):
             info = self._camera_info
             if info is not None and "depth_info" in pubs:
                 pubs["depth_info"].publish(scaled_info(info, header, depth.shape[1], depth.shape[0], rgb.shape))
-            if info is not None and self._listened("points"):  # a cloud needs the intrinsics
+            # A cloud needs the intrinsics, and the confidence (absent for a frame inferred before the subscriber came).
+            if info is not None and (pred.confidence is not None or pred.segmentation is None) and self._listened("points"):
                 self.views_built["points"] += 1
                 pubs["points"].publish(cloud_msg(header, cloud_points(pred, rgb, info, cloud_options(self._values))))
         if pred.normals is not None and "normals" in pubs:
