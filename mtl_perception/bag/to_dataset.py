@@ -60,43 +60,56 @@ class Selection:
         return out
 
 
-def _stamps(bag: BagReader, topic: str) -> list[int]:
-    """Header stamps of every message on `topic`, read from the CDR bytes without decoding payloads."""
-    stamps = []
-    for record in bag.messages([topic]):
-        try:
-            stamps.append(cdr_stamp_ns(record.raw))
-        except struct.error:
-            raise BagFormatError(f"a {record.msgtype} message on {topic} at t={record.timestamp} is truncated") from None
-    return stamps
+def _stamp(record: Any) -> int:
+    """A message's header stamp, read from its CDR bytes without decoding the payload."""
+    try:
+        return cdr_stamp_ns(record.raw)
+    except struct.error:
+        raise BagFormatError(f"a {record.msgtype} message on {record.topic} at t={record.timestamp} is truncated") from None
 
 
-def _camera_info(bag: BagReader, topic: str) -> tuple[int, int, tuple[float, ...]]:
-    """(width, height, K) shared by every CameraInfo on `topic`; the intrinsics must not change."""
-    seen: set[tuple[int, int, tuple[float, ...]]] = set()
-    for record in bag.messages([topic]):
-        msg = record.msg
-        problem = validate_intrinsics(int(msg.width), int(msg.height), list(msg.k), list(msg.p))
-        if problem:
-            raise BagFormatError(f"camera_info on {topic} at t={record.timestamp}: {problem}")
-        seen.add((int(msg.width), int(msg.height), tuple(float(v) for v in msg.k)))
-    if not seen:
-        raise BagFormatError(f"{topic} holds no CameraInfo message")
-    if len(seen) > 1:
-        raise BagFormatError(f"the intrinsics on {topic} change during the bag ({len(seen)} different ones); convert each part separately")
-    return seen.pop()
+def _intrinsics(record: Any) -> tuple[int, int, tuple[float, ...]]:
+    """(width, height, K) of a CameraInfo record, which must be usable."""
+    msg = record.msg
+    problem = validate_intrinsics(int(msg.width), int(msg.height), list(msg.k), list(msg.p))
+    if problem:
+        raise BagFormatError(f"camera_info on {record.topic} at t={record.timestamp}: {problem}")
+    return int(msg.width), int(msg.height), tuple(float(v) for v in msg.k)
+
+
+def _scan(bag: BagReader, topics: Topics) -> tuple[dict[str, list[int]], tuple[int, int, tuple[float, ...]]]:
+    """One read of the bag: the stamps on every image topic, and the one set of intrinsics."""
+    stamped = [t for t in (topics.image, topics.depth, topics.labels) if t]
+    stamps: dict[str, list[int]] = {topic: [] for topic in stamped}
+    cameras: set[tuple[int, int, tuple[float, ...]]] = set()
+    for record in bag.messages([*stamped, topics.camera_info]):
+        if record.topic == topics.camera_info:
+            cameras.add(_intrinsics(record))
+        else:
+            stamps[record.topic].append(_stamp(record))
+    if not cameras:
+        raise BagFormatError(f"{topics.camera_info} holds no CameraInfo message")
+    if len(cameras) > 1:
+        raise BagFormatError(
+            f"the intrinsics on {topics.camera_info} change during the bag ({len(cameras)} different ones); convert each part separately"
+        )
+    return stamps, cameras.pop()
 
 
 def select_frames(bag: BagReader, topics: Topics, *, max_dt_ms: float, every: int, val_fraction: float,
                   period_s: float, gap_s: float) -> Selection:
     """First pass: check the topics, pair image and depth by stamp, thin and split the pairs."""
+    named = [t for t in (topics.image, topics.depth, topics.camera_info, topics.labels) if t]
+    if len(set(named)) < len(named):
+        raise ValueError(f"the image, depth, camera_info and labels topics must differ, got {', '.join(named)}")
     bag.require(topics.image, m.CAMERA_IMAGE_TYPES)
     bag.require(topics.depth, (m.IMAGE,))
     bag.require(topics.camera_info, (m.CAMERA_INFO,))
     if topics.labels:
         bag.require(topics.labels, (m.IMAGE,))
+    stamps, camera = _scan(bag, topics)
     max_dt_ns = int(round(max_dt_ms * 1e6))
-    depth = pair_by_stamp(_stamps(bag, topics.image), _stamps(bag, topics.depth), max_dt_ns)
+    depth = pair_by_stamp(stamps[topics.image], stamps[topics.depth], max_dt_ns)
     if not depth.pairs:
         raise BagFormatError(
             f"no image on {topics.image} has a depth frame on {topics.depth} within {max_dt_ms:g} ms "
@@ -107,8 +120,8 @@ def select_frames(bag: BagReader, topics: Topics, *, max_dt_ms: float, every: in
     chosen = split.train + split.val
     if not chosen:
         raise ValueError(f"all {len(kept)} paired frames lie within --split-gap-s {gap_s:g} of a split boundary; lower it")
-    labels = pair_by_stamp(chosen, _stamps(bag, topics.labels), max_dt_ns) if topics.labels else None
-    return Selection(depth, labels, split, len(depth.pairs) - len(kept), _camera_info(bag, topics.camera_info))
+    labels = pair_by_stamp(chosen, stamps[topics.labels], max_dt_ns) if topics.labels else None
+    return Selection(depth, labels, split, len(depth.pairs) - len(kept), camera)
 
 
 def _camera(info: tuple[int, int, tuple[float, ...]], image_shape: tuple[int, ...]) -> Camera:
