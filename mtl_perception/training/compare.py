@@ -44,7 +44,7 @@ PRESETS = {
     "quick": Preset("compare_quick.yaml", train=96, val=32, test=32, seeds=(0,), lrs=(2e-3,)),
     # The grid that fit the 2-core budget; the baselines chose its top value, so widen it where time allows.
     "cpu": Preset("compare_cpu.yaml", train=300, val=150, test=200, seeds=(0, 1, 2), lrs=(2e-3, 4e-3), jobs=2),
-    "full": Preset("compare_full.yaml", train=1000, val=200, test=300, seeds=(0, 1, 2, 3, 4), lrs=(5e-4, 1e-3, 2e-3)),
+    "full": Preset("compare_full.yaml", train=1000, val=200, test=300, seeds=(0, 1, 2, 3, 4), lrs=(1e-3, 2e-3, 4e-3, 8e-3)),
 }
 
 

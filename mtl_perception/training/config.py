@@ -33,7 +33,7 @@ class ModelConfig:
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     width: float = 0.5
     task_layers: int = 1
-    scheme: str = "svd_shared"
+    scheme: str = "none"  # won the scheme comparison (benchmarks/compare_results/README.md)
     rank: Optional[int] = None  # None: full rank, so the factorised form can express every kernel
     expansion: int = 4  # expandnet only
     # svd: m = singular values; balanced: √S folded into U and V, m = 1 (the plain net's effective
@@ -47,8 +47,24 @@ class ModelConfig:
 
 
 @dataclass
+class WeightedRoot:
+    """One dataset of a mixture (`data.roots`): drawn in proportion to `weight`, reported as `name`."""
+
+    root: str = ""
+    weight: float = 1.0
+    name: str = ""  # label of its validation metrics (default: the root's directory name)
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.root).name
+
+
+@dataclass
 class DataConfig:
-    root: str = "data/synthetic"
+    root: str = "data/synthetic"  # the one dataset; ignored when `roots` is given
+    # Several datasets with sampling weights (partial supervision, DESIGN §3): each epoch draws
+    # as many samples as they hold together, dataset i in proportion to its weight.
+    roots: list[WeightedRoot] = field(default_factory=list)
     height: int = 120  # network input size; batches are resized when the files differ
     width: int = 160
     augment: bool = False
@@ -141,6 +157,7 @@ class TrainConfig:
             (self.data.height <= 4096 and self.data.width <= 4096, f"data.height/width must be <= 4096, got {self.data.height}x{self.data.width}"),
             (self.data.train_limit >= 0 and self.data.val_limit >= 0, "data.train_limit and data.val_limit must be >= 0 (0: all)"),
             (self.data.num_workers >= 0 and self.threads >= 0, "data.num_workers and threads must be >= 0 (threads 0: torch's default)"),
+            *_roots_checks(self.data.roots),
             (self.batch_size <= 4096, f"batch_size must be <= 4096, got {self.batch_size}"),
             (self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
              f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"),
@@ -152,6 +169,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _roots_checks(roots: Sequence[WeightedRoot]) -> list[tuple[bool, str]]:
+    labels = [r.label for r in roots]
+    return [
+        (all(r.root for r in roots), "data.roots: every entry needs a root"),
+        (all(r.weight > 0 for r in roots), "data.roots: every weight must be > 0"),
+        (len(set(labels)) == len(labels), f"data.roots: names must differ (got {labels}; set `name` to tell them apart)"),
+    ]
 
 
 def _type_name(annotation: Any) -> str:
