@@ -482,7 +482,7 @@ def test_lifecycle_transitions(ros, artifact):
             if wait_until(lambda: len(labels) > 0, 0.2):
                 break
         assert labels, "no output from the lifecycle node"
-        assert node.views_built == {"seg_color": 0, "overlay": 0, "confidence": 0, "normals_color": 0, "points": 0}
+        assert {key for key, count in node.outputs_built.items() if count} == {"labels"}  # the one subscribed output
         assert node.trigger_deactivate() == R.SUCCESS and node.state == "inactive"
         assert wait_until(lambda: pub.get_subscription_count() == 0, 10)
         assert node.trigger_cleanup() == R.SUCCESS and node.state == "unconfigured"
@@ -495,3 +495,14 @@ def test_lifecycle_transitions(ros, artifact):
         node.shutdown_serving()
         node.destroy_node()
         probe.destroy_node()
+
+
+def test_transport_and_depth_encoding_parameters_validated():
+    from mtl_perception.ros import params
+
+    current = {name: spec.default for name, spec in params.SPECS.items()}
+    assert current["input_transport"] == "raw" and current["depth_encoding"] == "32FC1"
+    assert params.validate("input_transport", "theora", "unconfigured") == "input_transport must be one of raw, compressed, got 'theora'"
+    assert "cleanup first" in params.validate("input_transport", "compressed", "active", current)  # structural
+    assert params.validate("depth_encoding", "16UC1", "active", current) is None  # changeable while serving
+    assert params.validate("depth_encoding", "mono16", "active", current) == "depth_encoding must be one of 32FC1, 16UC1, got 'mono16'"

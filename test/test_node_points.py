@@ -89,12 +89,12 @@ def test_points_and_confidence_built_only_when_subscribed_and_cloud_read_back_by
     rng = np.random.default_rng(3)
     labels, _ = subscribe(rig, {"segmentation/labels": Image})
     serve(rig, labels, "segmentation/labels", rng)
-    assert rig.node.views_built["points"] == 0 and rig.node.views_built["confidence"] == 0  # nobody listens
+    assert rig.node.outputs_built["points"] == 0 and rig.node.outputs_built["confidence"] == 0  # nobody listens
     received, _ = subscribe(rig, {"segmentation/confidence": Image, "points": PointCloud2})
     rgb, confidence = serve(rig, received, "segmentation/confidence", rng)
     np.testing.assert_array_equal(image_to_array(confidence), rig.reference.predict(rgb).confidence)
     assert confidence.encoding == "32FC1"
-    assert rig.node.views_built["points"] == 0 and not received["points"], "a cloud before any camera_info"
+    assert rig.node.outputs_built["points"] == 0 and not received["points"], "a cloud before any camera_info"
     info = camera_info()
     rig.info_pub.publish(info)
     assert wait_until(lambda: rig.node.camera_info is not None, 10)
@@ -109,4 +109,4 @@ def test_points_and_confidence_built_only_when_subscribed_and_cloud_read_back_by
         assert read.dtype.names == ("x", "y", "z", "rgb", "label", "normal_x", "normal_y", "normal_z", "confidence")
         # byte for byte: the same floats (NaN included), labels and packed colours as offline
         np.testing.assert_array_equal(read.view(np.uint8), np.ascontiguousarray(expected.reshape(-1)).view(np.uint8))
-    assert rig.node.views_built["points"] == 2
+    assert rig.node.outputs_built["points"] == 2

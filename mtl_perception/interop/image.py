@@ -174,3 +174,21 @@ def decode_compressed(data: Any) -> np.ndarray | None:
     raw = np.asarray(data, dtype=np.uint8)
     bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
     return None if bgr is None else np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
+    """A CompressedImage (format string + payload) -> H×W×3 uint8 RGB, or ImageFormatError.
+
+    image_transport's compressed plugin writes "<source>; <codec> compressed <bytes' order>",
+    e.g. "rgb8; jpeg compressed bgr8" (older: just "jpeg"). The payload's order is bgr8 (or
+    mono8) for what that plugin publishes; "... compressed rgb8" means the encoder was handed RGB
+    as if it were BGR, so OpenCV's BGR result is RGB already. compressedDepth is not colour.
+    """
+    if "compresseddepth" in fmt.lower():
+        raise ImageFormatError(f"compressed format {shorten(fmt)} is depth (compressedDepth), not a colour image")
+    rgb = decode_compressed(_payload(data))
+    if rgb is None:
+        raise ImageFormatError(f"compressed payload ({len(data)} bytes, format {shorten(fmt)}) is not a decodable jpeg or png")
+    if fmt.strip().lower().endswith("compressed rgb8"):
+        rgb = np.ascontiguousarray(rgb[:, :, ::-1])
+    return rgb

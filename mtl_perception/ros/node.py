@@ -13,6 +13,7 @@ A configure that fails leaves the node up and unconfigured, saying how to retry.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import time
@@ -26,16 +27,17 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ..runtime import default_model_path, load_engine, resolve_device
 from .. import colors
 from ..interop.camera_info import validate_intrinsics
-from ..interop.encodings import mask_depth
-from ..interop.image import ImageFormatError, image_to_rgb
+from ..interop.image import ImageFormatError
 from ..interop.stamps import stamp_to_ns
 from . import diagnostics, params
-from .outputs import OUTPUTS, cloud_msg, cloud_options, cloud_points, image_msg, message_type, scaled_info
+from .inputs import frame_limits, frame_to_rgb, input_endpoint
+from .outputs import OUTPUTS, message_type
+from .publishing import FramePublisher
 from .lifecycle_guard import guard_change_state
 from .pipeline import ServingPipeline
 from .qos import make_qos
@@ -64,18 +66,16 @@ class PerceptionNode(LifecycleNode):
         self.engine = None
         self.stats = ServingStats.create()
         self.frames_received = 0
-        # outputs built only while subscribed
-        self.views_built = {"seg_color": 0, "overlay": 0, "confidence": 0, "normals_color": 0, "points": 0}
         self.last_transition_error = ""
-        self._pubs: dict[str, Any] = {}
+        self._pubs: dict[str, Any] = {}  # filled at configure, emptied at cleanup (shared with _frames)
+        self._frames = FramePublisher(self._pubs, None, self._values)
         self._subs: list[Any] = []
         self._inference = InferenceThread("perception_inference")
-        self._pipeline: ServingPipeline[Image, Inferred] = ServingPipeline(
+        self._pipeline: ServingPipeline[Image | CompressedImage, Inferred] = ServingPipeline(
             self._inference, self.infer, self.publish_outputs, self._frame_failed, self._after_publish
         )
         self._large_frame_done = False  # set by infer, read by the publisher thread
         self._camera_info: CameraInfo | None = None
-        self._palette_lut: np.ndarray | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(self._values["diagnostics_period"], self.publish_diagnostics)
         if self._values["autostart"] is True:
@@ -92,7 +92,16 @@ class PerceptionNode(LifecycleNode):
         return str(self._state_machine.current_state[1])
 
     @property
-    def slot(self) -> LatestSlot[Image]:
+    def outputs_built(self) -> dict[str, int]:
+        """Messages built per output key (OUTPUTS): an output nobody subscribes to stays at 0."""
+        return self._frames.built
+
+    def has_subscriber(self, key: str) -> bool:
+        """Whether output `key` (OUTPUTS) is enabled and subscribed, i.e. built for the next frame."""
+        return self._frames.listened(key)
+
+    @property
+    def slot(self) -> LatestSlot[Image | CompressedImage]:
         """The one-slot input buffer (its `dropped` counts frames replaced before inference)."""
         return self._pipeline.slot
 
@@ -140,7 +149,7 @@ class PerceptionNode(LifecycleNode):
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
         self.engine = engine
-        self._palette_lut = colors.palette_lut(engine.meta.palette)
+        self._frames.palette_lut = colors.palette_lut(engine.meta.palette)
         qos = make_qos(self._values["output_qos"], self._values["output_qos_depth"])
         wanted = {task for task in ("segmentation", "depth", "normals") if self._values[f"publish_{task}"]}
         missing = sorted(wanted - set(engine.tasks))
@@ -171,11 +180,14 @@ class PerceptionNode(LifecycleNode):
             return ret
         qos = make_qos(self._values["input_qos"], self._values["input_qos_depth"])
         self._pipeline.start()
+        kind, topic = input_endpoint(self._values["input_transport"])
         self._subs = [
-            self.create_subscription(Image, "image", self._on_image, qos),
+            self.create_subscription(kind, topic, self._on_image, qos),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
         ]
-        self.get_logger().info(f"active: listening on {self.resolve_topic_name('image')} ({self._values['input_qos']})")
+        self.get_logger().info(
+            f"active: listening on {self.resolve_topic_name(topic)} ({kind.__name__}, {self._values['input_qos']})"
+        )
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -209,7 +221,7 @@ class PerceptionNode(LifecycleNode):
     def _release(self) -> None:
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
-        self._pubs = {}
+        self._pubs.clear()
         engine, self.engine = self.engine, None
         on_cuda = engine is not None and engine.device.type == "cuda"
         del engine
@@ -220,7 +232,7 @@ class PerceptionNode(LifecycleNode):
             torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ callbacks
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         self.frames_received += 1
         self.stats.input_rate.tick()
         self._pipeline.offer(msg)
@@ -252,25 +264,14 @@ class PerceptionNode(LifecycleNode):
             gc.collect()
             return_freed_memory()
 
-    def _frame_too_large(self, msg: Image) -> str | None:
-        pixels, size = int(msg.width) * int(msg.height), len(msg.data)
-        if pixels > self._values["max_frame_pixels"]:
-            return f"{msg.width}x{msg.height} = {pixels} pixels exceeds max_frame_pixels {self._values['max_frame_pixels']}"
-        if size > self._values["max_frame_bytes"]:
-            return f"{size} data bytes exceed max_frame_bytes {self._values['max_frame_bytes']}"
-        return None
-
     # ------------------------------------------------------------------ the work
-    def infer(self, msg: Image) -> Inferred | None:
+    def infer(self, msg: Image | CompressedImage) -> Inferred | None:
         """Decode and run the network on one frame; None (counted, logged) for a malformed image."""
         engine = self.engine
         if engine is None:
             return None
-        refused = self._frame_too_large(msg)
         try:
-            if refused:
-                raise ImageFormatError(refused)
-            rgb = image_to_rgb(msg)
+            rgb = frame_to_rgb(msg, frame_limits(self._values))
         except ImageFormatError as exc:
             self.stats.frames_bad += 1
             self._report(f"frame skipped: {exc}")
@@ -278,63 +279,28 @@ class PerceptionNode(LifecycleNode):
         self._large_frame_done = rgb.shape[0] * rgb.shape[1] > LARGE_FRAME_PIXELS
         size = None if self._values["output_resolution"] == "input" else engine.input_size
         start = time.perf_counter()
-        pred = engine.predict(rgb, output_size=size, confidence=self._listened("confidence") or self._listened("points"))
+        wants_confidence = self._frames.listened("confidence") or self._frames.listened("points")
+        pred = engine.predict(rgb, output_size=size, confidence=wants_confidence)
         self.stats.inference_ms.add((time.perf_counter() - start) * 1e3)
         return Inferred(msg.header, rgb, pred)
 
-    def _listened(self, key: str) -> bool:
-        """Whether output `key` is enabled and has a subscriber (else it is not built)."""
-        pub = self._pubs.get(key)
-        return pub is not None and pub.get_subscription_count() > 0
-
     def publish_outputs(self, inferred: Inferred) -> None:
-        """Every enabled output for one frame, each with the input's header."""
-        header, rgb, pred = inferred.header, inferred.rgb, inferred.prediction
-        pubs = self._pubs
-        if pred.segmentation is not None and "labels" in pubs:
-            self._publish_image(pubs["labels"], header, pred.segmentation, "mono8")
-            if pred.confidence is not None and self._listened("confidence"):
-                self.views_built["confidence"] += 1
-                self._publish_image(pubs["confidence"], header, pred.confidence, "32FC1")
-            want_overlay = self._listened("overlay")
-            if want_overlay or self._listened("seg_color"):
-                colour = colors.colorize_labels(pred.segmentation, self._palette_lut)
-                self.views_built["seg_color"] += 1
-                self._publish_image(pubs["seg_color"], header, colour, "rgb8")
-                if want_overlay:
-                    self.views_built["overlay"] += 1
-                    self._publish_image(pubs["overlay"], header, colors.overlay(rgb, colour, self._values["overlay_alpha"]), "rgb8")
-        if pred.depth is not None and "depth" in pubs:
-            depth = mask_depth(pred.depth, self._values["max_depth"])
-            self._publish_image(pubs["depth"], header, depth, "32FC1")
-            info = self._camera_info
-            if info is not None and "depth_info" in pubs:
-                pubs["depth_info"].publish(scaled_info(info, header, depth.shape[1], depth.shape[0], rgb.shape))
-            # A cloud needs the intrinsics, and the confidence (absent for a frame inferred before the subscriber came).
-            if info is not None and (pred.confidence is not None or pred.segmentation is None) and self._listened("points"):
-                self.views_built["points"] += 1
-                pubs["points"].publish(cloud_msg(header, cloud_points(pred, rgb, info, cloud_options(self._values))))
-        if pred.normals is not None and "normals" in pubs:
-            self._publish_image(pubs["normals"], header, pred.normals, "32FC3")
-            if self._listened("normals_color"):
-                self.views_built["normals_color"] += 1
-                self._publish_image(pubs["normals_color"], header, colors.colorize_normals(pred.normals), "rgb8")
+        """Every enabled, subscribed output for one frame, each with the input's header."""
+        header = inferred.header
+        self._frames.publish(header, inferred.rgb, inferred.prediction, self._camera_info)
         self.stats.frames_processed += 1
         self.stats.output_rate.tick()
         stamp_ns = stamp_to_ns(header)
         if stamp_ns > 0:  # zero = unstamped; negative stamps are served but have no meaningful age
             self.stats.latency_ms.add((self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
 
-    @staticmethod
-    def _publish_image(pub: Any, header: Any, array: np.ndarray, encoding: str) -> None:
-        pub.publish(image_msg(header, array, encoding))
-
     def publish_diagnostics(self) -> None:
         engine = self.engine
         device = str(engine.device) if engine is not None else self._values["device"]
         model = engine.name if engine is not None else "(not loaded)"
         backend = engine.backend_name if engine is not None else self._values["backend"]
-        extra = {"device": device, "model": model, "backend": backend, "output_resolution": self._values["output_resolution"]}
+        extra = {"device": device, "model": model, "backend": backend, "output_resolution": self._values["output_resolution"],
+                 "input_transport": self._values["input_transport"], "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)")}
         if self.last_transition_error:
             extra["last_transition_error"] = self.last_transition_error
         array = diagnostics.build(

@@ -20,6 +20,9 @@ from rcl_interfaces.msg import ParameterDescriptor
 from ..runtime.backends import BACKEND_NAMES
 from .qos import PROFILES, qos_error
 
+INPUT_TRANSPORTS = ("raw", "compressed")  # inputs.ENDPOINTS maps each to its topic
+DEPTH_ENCODINGS = ("32FC1", "16UC1")
+
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 OUTPUT_RESOLUTIONS = ("input", "network")
 # A 4096×4096 camera is the largest a robot plausibly streams; 4 bytes a pixel (rgba8) plus slack.
@@ -53,11 +56,20 @@ SPECS: dict[str, Spec] = {
     "publish_segmentation": Spec(True, "Publish segmentation/labels, segmentation/color, segmentation/overlay and segmentation/confidence.", structural=True),
     "publish_depth": Spec(True, "Publish depth/image, depth/camera_info and points.", structural=True),
     "publish_normals": Spec(True, "Publish normals/image and normals/color.", structural=True),
+    "input_transport": Spec(
+        "raw",
+        "raw = sensor_msgs/Image on image; compressed = sensor_msgs/CompressedImage (jpeg, png) on image/compressed.",
+        structural=True,
+        choices=INPUT_TRANSPORTS,
+    ),
     "input_qos": Spec("sensor_data", "QoS profile of the image and camera_info subscriptions.", structural=True, choices=tuple(PROFILES)),
     "input_qos_depth": Spec(1, "History depth of the input subscriptions.", structural=True, int_range=(1, 1000)),
     "output_qos": Spec("reliable", "QoS profile of every output publisher.", structural=True, choices=tuple(PROFILES)),
     "output_qos_depth": Spec(5, "History depth of the output publishers.", structural=True, int_range=(1, 1000)),
     "output_resolution": Spec("input", "Size of the outputs: 'input' (the camera's) or 'network' (the model's input size).", choices=OUTPUT_RESOLUTIONS),
+    "depth_encoding": Spec(
+        "32FC1", "depth/image encoding: 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid (REP 118).", choices=DEPTH_ENCODINGS
+    ),
     "overlay_alpha": Spec(0.5, "Weight of the class colour in segmentation/overlay (0 = image only, 1 = colours only).", float_range=(0.0, 1.0)),
     "max_depth": Spec(10.0, "Depth beyond this many metres is published as NaN.", float_range=(0.01, 1000.0)),
     "points_stride": Spec(4, "points: one point every points_stride rows and columns (4 keeps a 640x480 cloud at 19200 points).", int_range=(1, 64)),
