@@ -56,6 +56,10 @@ class TensorBoardHook(Hook):
         for task, metrics in record.get("val", {}).items():
             for name, value in metrics.items():
                 self.writer.add_scalar(f"val/{task}/{name}", value, epoch)
+        for label, result in record.get("val_datasets", {}).items():
+            for task, metrics in result["val"].items():
+                for name, value in metrics.items():
+                    self.writer.add_scalar(f"val@{label}/{task}/{name}", value, epoch)
         self.writer.flush()
 
     def after_train(self, trainer: "Trainer") -> None:
@@ -111,6 +115,9 @@ def write_csv(history: Sequence[Mapping[str, Any]], path: Path) -> None:
         row.update({f"weight_{t}": v for t, v in record["weights"].items()})
         row.update({f"val_loss_{t}": v for t, v in record.get("val_loss", {}).items()})
         row.update({f"val_{t}_{k}": v for t, m in record.get("val", {}).items() for k, v in m.items()})
+        for label, result in record.get("val_datasets", {}).items():  # data.roots only
+            row.update({f"val@{label}_loss_{t}": v for t, v in result["val_loss"].items()})
+            row.update({f"val@{label}_{t}_{k}": v for t, m in result["val"].items() for k, v in m.items()})
         rows.append(row)
     fields: list[str] = []
     for row in rows:

@@ -1,4 +1,11 @@
-"""MTAN's task losses: cross-entropy (ignore -1), masked L1 depth, masked 1 − cosine normals."""
+"""MTAN's task losses: cross-entropy (ignore -1), masked L1 depth, masked 1 − cosine normals.
+
+Partial supervision (DESIGN §3): each loss is the mean over the batch's valid pixels, so a
+sample whose targets for a task are all invalid adds nothing to that task's sum nor to its
+count: its loss and gradient are exactly zero, and the other samples' loss is unchanged.
+Pixels, not samples, are averaged (as MTAN does), so a labelled sample weighs by its valid
+pixel count whatever else shares the batch; a batch with no valid pixel gives a 0 loss.
+"""
 from __future__ import annotations
 
 from typing import Mapping

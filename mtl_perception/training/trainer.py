@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 from tqdm import tqdm
 
 from ..model import MultiTaskNet, SVDBasis, SVDConv, partition_parameters
@@ -54,21 +54,43 @@ def load_split(root: str, split: str, *, count: int, in_memory: bool, augment: b
 class TrainingData:
     train_set: Dataset
     val_set: Dataset
-    train_sampler: DistributedSampler
+    train_sampler: Sampler[int]  # has set_epoch: DistributedSampler or WeightedMixtureSampler
     train_loader: DataLoader
     val_loader: DataLoader
+    # data.roots only: one val loader per dataset, by label (the single-root record stays as it was)
+    val_loaders: dict[str, DataLoader] = field(default_factory=dict)
 
 
 def build_data(config: TrainConfig, ctx: DistContext) -> TrainingData:
     """Loaders with a DistributedSampler even on one process, so shuffling is a function of (seed, epoch)."""
     d = config.data
+    if d.roots:
+        return build_mixture_data(config, ctx)
     train_set = load_split(d.root, "train", count=d.train_limit, in_memory=d.in_memory, augment=d.augment, seed=config.seed)
     val_set = load_split(d.root, "val", count=d.val_limit, in_memory=d.in_memory)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
-    val_sampler = DistributedSampler(val_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False)
     train_loader = DataLoader(train_set, config.batch_size, sampler=sampler, num_workers=d.num_workers, drop_last=len(sampler) >= 2 * config.batch_size)
-    val_loader = DataLoader(val_set, config.batch_size, sampler=val_sampler, num_workers=d.num_workers)
-    return TrainingData(train_set, val_set, sampler, train_loader, val_loader)
+    return TrainingData(train_set, val_set, sampler, train_loader, val_loader(val_set, config, ctx))
+
+
+def val_loader(val_set: Dataset, config: TrainConfig, ctx: DistContext) -> DataLoader:
+    sampler = DistributedSampler(val_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False)
+    return DataLoader(val_set, config.batch_size, sampler=sampler, num_workers=config.data.num_workers)
+
+
+def build_mixture_data(config: TrainConfig, ctx: DistContext) -> TrainingData:
+    """data.roots: train on the weighted mixture; validate on all val sets together and on each."""
+    from ..data.mixture import DatasetMixture, WeightedMixtureSampler
+
+    d, size = config.data, (config.data.height, config.data.width)
+    trains = [load_split(r.root, "train", count=d.train_limit, in_memory=d.in_memory, augment=d.augment, seed=config.seed) for r in d.roots]
+    vals = {r.label: DatasetMixture([load_split(r.root, "val", count=d.val_limit, in_memory=d.in_memory)], size) for r in d.roots}
+    train_set = DatasetMixture(trains, size)
+    sampler = WeightedMixtureSampler(train_set.sizes, [r.weight for r in d.roots], seed=config.seed, num_replicas=ctx.world_size, rank=ctx.rank)
+    train_loader = DataLoader(train_set, config.batch_size, sampler=sampler, num_workers=d.num_workers, drop_last=len(sampler) >= 2 * config.batch_size)
+    val_set = DatasetMixture([v.datasets[0] for v in vals.values()], size)
+    return TrainingData(train_set, val_set, sampler, train_loader, val_loader(val_set, config, ctx),
+                        {label: val_loader(v, config, ctx) for label, v in vals.items()})
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -157,6 +179,7 @@ class Trainer:
         self.net_config = model.config
         self.train_set, self.val_set = data.train_set, data.val_set
         self.train_sampler, self.train_loader, self.val_loader = data.train_sampler, data.train_loader, data.val_loader
+        self.val_loaders = dict(data.val_loaders)
         self.forward_model: nn.Module = model
         if ctx.enabled:
             # Every parameter gets a gradient in phases A and joint (requires_grad is fixed), so no unused-parameter scan.
@@ -289,6 +312,8 @@ class Trainer:
             if (self.epoch + 1) % self.config.eval_every == 0 or self.epoch + 1 == self.config.epochs:
                 record["val"], record["val_loss"] = self.evaluate(self.val_loader)
                 self.last_val = record["val"]
+                if self.val_loaders:  # data.roots: the same metrics on each dataset alone
+                    record["val_datasets"] = self.evaluate_datasets()
             record["seconds"] = time.perf_counter() - started
             record["improved"] = self._update_best(record)
             self.history.append(record)
@@ -339,6 +364,14 @@ class Trainer:
         """Metrics and mean losses per task of the current model over `loader`."""
         return run_validation(self.model, loader, tasks=self.tasks, num_classes=self.net_config.num_classes, size=self.size,
                               device=self.device, memory_format=self.memory_format)
+
+    def evaluate_datasets(self) -> dict[str, dict[str, Any]]:
+        """{label: {"val": metrics, "val_loss": losses}} for each dataset of data.roots."""
+        results = {}
+        for label, loader in self.val_loaders.items():
+            metrics, losses = self.evaluate(loader)
+            results[label] = {"val": metrics, "val_loss": losses}
+        return results
 
     def _update_best(self, record: Mapping[str, Any]) -> bool:
         # Best on the val loss (equal-weighted sum over tasks): one scalar, never the test split.
