@@ -381,6 +381,7 @@ def test_diagnostics_report_serving_figures(rig):
     for key in ("input_rate_hz", "output_rate_hz", "inference_ms_p50", "inference_ms_p95", "latency_ms_p50", "latency_ms_p95", "frames_dropped", "device", "model"):
         assert key in values, key
     assert values["device"] == "cpu" and values["model"] == "tiny-test"
+    assert values["input_transport"] == "raw" and values["omp_wait_policy"] == __import__("os").environ["OMP_WAIT_POLICY"]
     assert float(values["inference_ms_p50"]) > 0
     assert int(values["frames_dropped"]) == rig.node.slot.dropped
 
