@@ -30,15 +30,16 @@ def mean_depth(dataset: Dataset, samples: int = 64) -> float | None:
     return total / count if count else None
 
 
-def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, expansion: int, folded_forward: bool, depth_init: float | None = None, svd_init: str = "svd") -> MultiTaskNet:
-    """The compact net, then its over-parameterised training form for `scheme`.
+def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, expansion: int, folded_forward: bool, depth_init: float | None = None, svd_init: str = "svd",
+                         compact: MultiTaskNet | None = None) -> MultiTaskNet:
+    """The compact net (fresh, or `compact`: trained weights, see init.py), then its training form for `scheme`.
 
     depth_init: start the depth head at this depth (its bias through softplus⁻¹), the usual
     bias-to-the-data-mean init. Without it depth starts ~0.7 m and the first hundreds of
     steps only move that bias; every scheme gets the same init, so comparisons stay fair.
     """
-    model = overparameterize(MultiTaskNet(config), scheme, rank=rank, expansion=expansion, svd_init=svd_init)
-    if depth_init is not None and "depth" in config.tasks:
+    model = overparameterize(compact if compact is not None else MultiTaskNet(config), scheme, rank=rank, expansion=expansion, svd_init=svd_init)
+    if depth_init is not None and "depth" in config.tasks and compact is None:
         # Set on the training form: repvgg/expandnet re-initialise their blocks, dropping a compact bias.
         model.branches["depth"].head.set_output_bias(math.log(math.expm1(max(depth_init - MIN_DEPTH_M, 1e-2))))
     with torch.no_grad():  # SVD factors can be strided views; DDP's gradient buckets want dense params
@@ -49,11 +50,11 @@ def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, ex
     return model
 
 
-def model_from_config(model: ModelConfig, num_classes: int, *, depth_init: float | None = None) -> MultiTaskNet:
-    """The training form a ModelConfig describes."""
+def model_from_config(model: ModelConfig, num_classes: int, *, depth_init: float | None = None, compact: MultiTaskNet | None = None) -> MultiTaskNet:
+    """The training form a ModelConfig describes (from `compact`'s weights when given; then no depth_init)."""
     return build_training_model(
         model.net_config(num_classes), model.scheme, rank=model.rank, expansion=model.expansion,
-        folded_forward=model.folded_forward, depth_init=depth_init, svd_init=model.svd_init,
+        folded_forward=model.folded_forward, depth_init=depth_init, svd_init=model.svd_init, compact=compact,
     )
 
 

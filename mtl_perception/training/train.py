@@ -12,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file under config/train/ (defaults apply to missing keys)")
     parser.add_argument("--out", required=True, help="run directory: checkpoints, logs, plots")
     parser.add_argument("--resume", action="store_true", help="continue exactly from RUN_DIR/last.pt")
+    parser.add_argument("--init", metavar="ARTIFACT_OR_CHECKPOINT", default=None,
+                        help="start from trained weights: a checkpoint file or a deploy artifact directory (fine-tuning)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dot overrides, e.g. optim.lr=3e-4 model.scheme=none")
 
 
@@ -28,12 +30,14 @@ def run(args: argparse.Namespace) -> int:
     ctx = init_distributed(config.device)
     try:
         command = ["mtl-perception", "train", *sys.argv[2:]] if sys.argv[1:2] == ["train"] else sys.argv
+        if args.resume and args.init:
+            raise ValueError("--init starts a new run and --resume continues one: give only one")
         if args.resume:
             if ctx.is_main:  # a run killed mid-save leaves its temporary file behind
                 remove_orphan_temps(args.out)
             load_training_checkpoint(Path(args.out) / "last.pt")  # every field checked before anything is built
         try:
-            trainer = Trainer.from_config(config, args.out, resume=args.resume, ctx=ctx, command=command)
+            trainer = Trainer.from_config(config, args.out, resume=args.resume, ctx=ctx, command=command, init=args.init)
         except (RuntimeError, KeyError, TypeError, IndexError) as exc:
             if not args.resume:
                 raise

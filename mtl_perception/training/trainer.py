@@ -153,6 +153,18 @@ def build_optimizers(model: MultiTaskNet, weighting: LossWeighting, schedule: Ph
     }
 
 
+def initial_compact(source: str | Path, config: TrainConfig, train_set: Dataset, num_classes: int, calibration: int = 16) -> MultiTaskNet:
+    """The compact unfused net of an --init source; an artifact's BN statistics come from train frames."""
+    from .init import check_same_architecture, compact_from_source
+
+    samples = [train_set[i] for i in range(min(calibration, len(train_set)))]
+    batch = {"image": torch.stack([s["image"] for s in samples])}
+    images, _ = prepare_batch(batch, (config.data.height, config.data.width), torch.device("cpu"))
+    compact = compact_from_source(source, images)
+    check_same_architecture(compact, config.model.net_config(num_classes), source)
+    return compact
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -194,10 +206,15 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best_score, self.best_epoch = math.inf, -1
         self.last_val: dict[str, dict[str, float]] | None = None
+        self.init_source: str | None = None  # --init: the weights this run started from
 
     @classmethod
-    def from_config(cls, config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ctx: DistContext | None = None, command: Sequence[str] | None = None) -> "Trainer":
-        """Build every part from `config` (seeded first), then resume from out_dir/last.pt if asked."""
+    def from_config(cls, config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ctx: DistContext | None = None, command: Sequence[str] | None = None,
+                    init: str | Path | None = None) -> "Trainer":
+        """Build every part from `config` (seeded first), then resume from out_dir/last.pt if asked.
+
+        init: a checkpoint or deploy artifact whose weights the model starts from (see init.py).
+        """
         from ..data import CLASS_NAMES, PALETTE
 
         ctx = ctx or init_distributed(config.device)
@@ -205,9 +222,10 @@ class Trainer:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)  # before anything random is built; resume overwrites the RNG states later
         data = build_data(config, ctx)
-        depth_init = mean_depth(data.train_set) if "depth" in config.model.tasks else None
+        compact = initial_compact(init, config, data.train_set, len(CLASS_NAMES)) if init is not None else None
+        depth_init = mean_depth(data.train_set) if "depth" in config.model.tasks and compact is None else None
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        model = model_from_config(config.model, len(CLASS_NAMES), depth_init=depth_init).to(ctx.device, memory_format=memory_format)
+        model = model_from_config(config.model, len(CLASS_NAMES), depth_init=depth_init, compact=compact).to(ctx.device, memory_format=memory_format)
         weighting = build_weighting(config.loss.weighting, config.model.tasks, dwa_temperature=config.loss.dwa_temperature).to(ctx.device)
         sc = config.schedule
         schedule = PhaseSchedule.for_scheme(config.model.scheme, unit=sc.unit, phase_a=sc.phase_a, phase_b=sc.phase_b, mode=sc.mode)
@@ -215,6 +233,7 @@ class Trainer:
         trainer = cls(config, out_dir, model=model, data=data, weighting=weighting, schedule=schedule,
                       optimizers=build_optimizers(model, weighting, schedule, config), ctx=ctx, hooks=hooks,
                       class_names=CLASS_NAMES, palette=PALETTE, command=command)
+        trainer.init_source = None if init is None else str(init)
         if resume:
             trainer.resume(Path(out_dir) / "last.pt")
         return trainer
@@ -236,7 +255,7 @@ class Trainer:
             "step": self.step, "batches": self.batches,
             "history": self.history, "best_score": self.best_score, "best_epoch": self.best_epoch, "val_metrics": self.last_val,
             "class_names": list(self.class_names), "palette": self.palette.tolist(), "input_size": list(self.size),
-            "command": self.command,
+            "command": self.command, "init": self.init_source,
         }
 
     def resume(self, path: Path) -> None:
