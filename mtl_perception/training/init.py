@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from ..model import MultiTaskNet, NetConfig, collapse
 from ..model.layers import conv_units
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+    from .config import TrainConfig
 
 
 def compact_from_checkpoint(path: str | Path) -> MultiTaskNet:
@@ -106,3 +112,15 @@ def check_same_architecture(compact: MultiTaskNet, wanted: NetConfig, source: st
     if have != wanted:
         raise ValueError(f"--init {source}: its network {have} differs from the config's {wanted}; "
                          "set model.arch/tasks/width/task_layers to the source's")
+
+
+def initial_compact(source: str | Path, config: TrainConfig, train_set: Dataset, num_classes: int, calibration: int = 16) -> MultiTaskNet:
+    """The compact unfused net of an --init source; an artifact's BN statistics come from train frames."""
+    from .build import prepare_batch
+
+    samples = [train_set[i] for i in range(min(calibration, len(train_set)))]
+    batch = {"image": torch.stack([s["image"] for s in samples])}
+    images, _ = prepare_batch(batch, (config.data.height, config.data.width), torch.device("cpu"))
+    compact = compact_from_source(source, images)
+    check_same_architecture(compact, config.model.net_config(num_classes), source)
+    return compact

@@ -28,6 +28,7 @@ from .checkpoint import capture_rng, load_checkpoint, restore_rng
 from .config import TrainConfig, config_from_dict
 from .distributed import DistContext, all_reduce_sum, average_gradients, init_distributed
 from .hooks import Hook, default_hooks
+from .init import initial_compact
 from .losses import task_losses
 from .schedule import JOINT, PHASE_A, PHASE_B, PhaseSchedule
 from .validation import run_validation
@@ -151,18 +152,6 @@ def build_optimizers(model: MultiTaskNet, weighting: LossWeighting, schedule: Ph
         PHASE_A: build_optimizer(param_groups(phase_a_params, factors, config), config),
         PHASE_B: build_optimizer(phase_b_groups, config),
     }
-
-
-def initial_compact(source: str | Path, config: TrainConfig, train_set: Dataset, num_classes: int, calibration: int = 16) -> MultiTaskNet:
-    """The compact unfused net of an --init source; an artifact's BN statistics come from train frames."""
-    from .init import check_same_architecture, compact_from_source
-
-    samples = [train_set[i] for i in range(min(calibration, len(train_set)))]
-    batch = {"image": torch.stack([s["image"] for s in samples])}
-    images, _ = prepare_batch(batch, (config.data.height, config.data.width), torch.device("cpu"))
-    compact = compact_from_source(source, images)
-    check_same_architecture(compact, config.model.net_config(num_classes), source)
-    return compact
 
 
 def seed_everything(seed: int) -> None:
