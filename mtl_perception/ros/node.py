@@ -55,11 +55,17 @@ class Inferred:
     prediction: Any
 
 
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 class PerceptionNode(LifecycleNode):
     """Lifecycle node: image (+ camera_info) in; DESIGN §3 outputs and /diagnostics out."""
 
     def __init__(self, node_name: str = "perception_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
+        # Eager torch re-takes the GIL between every small op; with the default 5 ms switch
+        # interval a busy executor thread (a camera flood) made each predict wait 0.3-0.8 s.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._values: dict[str, Any] = params.declare(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         guard_change_state(self, self.get_logger().warn)
