@@ -44,11 +44,20 @@ def test_overrides_apply_with_types(tmp_path):
         (["model.scheme=svd2"], "scheme"),  # valid type, invalid value
         (["loss.weighting=gradnorm"], "weighting"),
         (["optim.lr"], "section.key=value"),  # malformed override
+        (["model.base_channels=[16]"], "base_channels"),  # one stage: nothing to pool
+        (["model.base_channels=[16, 0, 32]"], "base_channels"),
     ],
 )
 def test_rejects_bad_keys_and_types(override, fragment):
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.").replace("[", r"\[")):
         load_config(None, override)
+
+
+def test_base_channels_reach_the_network():
+    config = load_config(None, ["model.base_channels=[32, 32, 64]", "model.width=0.5"])
+    net = config.model.net_config(num_classes=13)
+    assert net.base_channels == (32, 32, 64)
+    assert net.channels == (16, 16, 32)  # scaled by width, rounded to multiples of 4
 
 
 def test_rejects_unknown_key_in_yaml(tmp_path):

@@ -2,7 +2,7 @@
 from .blocks import ExpandConv, RepVGGConv, SVDBasis, SVDConv
 from .complexity import count_macs, count_parameters
 from .layers import ConvGeometry, ConvUnit
-from .network import ARCHITECTURES, TASKS, MultiTaskNet, NetConfig
+from .network import ARCHITECTURES, BASE_CHANNELS, TASKS, MultiTaskNet, NetConfig
 from .overparam import (
     ALTERNATING_SCHEMES,
     SCHEMES,
@@ -21,6 +21,7 @@ __all__ = [
     "SCHEMES",
     "SVD_INITS",
     "TASKS",
+    "BASE_CHANNELS",
     "ConvGeometry",
     "ConvUnit",
     "ExpandConv",

@@ -14,6 +14,7 @@ from .layers import ConvUnit
 TASKS: tuple[str, ...] = ("segmentation", "depth", "normals")
 ARCHITECTURES: tuple[str, ...] = ("segnet", "resnet")
 MIN_DEPTH_M = 1e-3  # keeps predicted depth strictly positive
+BASE_CHANNELS: tuple[int, ...] = (16, 32, 64, 128)  # stage widths at width 1.0 (MTAN's SegNet, halved)
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class NetConfig:
     tasks: tuple[str, ...] = TASKS
     num_classes: int = 13
     width: float = 1.0
-    base_channels: tuple[int, ...] = (16, 32, 64, 128)
+    base_channels: tuple[int, ...] = BASE_CHANNELS
     task_layers: int = 1
     in_channels: int = 3
     fused_bn: bool = False  # deploy form: BN folded into conv biases

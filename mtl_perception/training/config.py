@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
-from ..model import ARCHITECTURES, SCHEMES, SVD_INITS, TASKS, NetConfig
+from ..model import ARCHITECTURES, BASE_CHANNELS, SCHEMES, SVD_INITS, TASKS, NetConfig
 
 WEIGHTINGS = ("equal", "uncertainty", "dwa")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -33,17 +33,23 @@ class ModelConfig:
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     width: float = 0.5
     task_layers: int = 1
+    # stage widths before `width` scales them; the first is also the trunk's output and the
+    # task layers' width (the bottleneck every task reads)
+    base_channels: list[int] = field(default_factory=lambda: list(BASE_CHANNELS))
     scheme: str = "none"  # won the scheme comparison (benchmarks/compare_results/README.md)
     rank: Optional[int] = None  # None: full rank, so the factorised form can express every kernel
     expansion: int = 4  # expandnet only
     # svd: m = singular values; balanced: √S folded into U and V, m = 1 (the plain net's effective
     # step at init; see benchmarks/compare_results/README.md)
     svd_init: str = "balanced"
+    folded_forward: bool = True  # SVD convs run as one folded conv: same function/gradients, faster on CPU
 
     def net_config(self, num_classes: int) -> NetConfig:
         """The compact architecture these keys describe (the one bridge to the model's config)."""
-        return NetConfig(arch=self.arch, tasks=tuple(self.tasks), num_classes=num_classes, width=self.width, task_layers=self.task_layers)
-    folded_forward: bool = True  # SVD convs run as one folded conv: same function/gradients, faster on CPU
+        return NetConfig(
+            arch=self.arch, tasks=tuple(self.tasks), num_classes=num_classes, width=self.width,
+            base_channels=tuple(self.base_channels), task_layers=self.task_layers,
+        )
 
 
 @dataclass
@@ -151,6 +157,8 @@ class TrainConfig:
             (self.data.height >= 16 and self.data.width >= 16, "data.height/width must be >= 16"),
             # Upper bounds: an absurd value must fail here, not as a MemoryError minutes later.
             (self.model.width <= 8, f"model.width must be <= 8 (1024 channels at the widest stage), got {self.model.width:g}"),
+            (2 <= len(self.model.base_channels) <= 6 and all(1 <= int(c) <= 1024 for c in self.model.base_channels),
+             f"model.base_channels needs 2..6 stage widths in 1..1024, got {self.model.base_channels}"),
             (0 <= self.model.task_layers <= 32, f"model.task_layers must be in 0..32, got {self.model.task_layers}"),
             (self.model.rank is None or self.model.rank <= 4096, f"model.rank must be <= 4096 or null, got {self.model.rank}"),
             (1 <= self.model.expansion <= 16, f"model.expansion must be in 1..16, got {self.model.expansion}"),
