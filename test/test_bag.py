@@ -2,6 +2,7 @@
 formats, encodings, compression, padded rows; clear errors; partial output bags stay valid."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -23,19 +24,23 @@ from bag_fixtures import FPS, FRAMES, H, SEED, W, artifact, engine  # noqa: F401
 GT = dict(GT_TOPICS)
 
 
-@pytest.fixture(scope="module")
-def reference(engine) -> dict:
-    """Metrics of the same frames straight from the renderer, computed independently of the bag code."""
+def _renderer_metrics(engine, first: int = 0) -> dict:
+    """Metrics of frames[first:] straight from the renderer, computed independently of the bag code."""
     from mtl_perception.metrics import DepthMeter, NormalMeter, SegmentationMeter
 
     seg, depth, normals = SegmentationMeter(len(CLASS_NAMES)), DepthMeter(), NormalMeter()
-    for frame in render_sequence(SEED, FRAMES, Camera.default(H, W), fps=FPS):
+    for frame in itertools.islice(render_sequence(SEED, FRAMES, Camera.default(H, W), fps=FPS), first, None):
         rgb = (np.clip(frame.image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         pred = engine.predict(rgb)
         seg.update(pred.segmentation.astype(np.int64)[None], np.asarray(frame.label, np.int64)[None])
         depth.update(pred.depth[None, None], np.asarray(frame.depth, np.float32).reshape(1, 1, H, W))
         normals.update(pred.normals.transpose(2, 0, 1)[None], np.asarray(frame.normal, np.float32).transpose(2, 0, 1)[None])
     return {"segmentation": seg.compute(), "depth": depth.compute(), "normals": normals.compute()}
+
+
+@pytest.fixture(scope="module")
+def reference(engine) -> dict:
+    return _renderer_metrics(engine)
 
 
 def _assert_metrics_equal(got: dict, expected: dict, rel: float = 1e-6) -> None:
@@ -80,6 +85,17 @@ def test_bag_eval_matches_renderer(tmp_path, engine, reference, storage, encodin
     assert report["frames"] == FRAMES and report["matched"] == {t: FRAMES for t in GT}
     _assert_metrics_equal(report["metrics"], reference)
     assert report["throughput"]["inference_fps"] > 0
+
+
+def test_start_fraction_scores_only_the_tail(tmp_path, engine):
+    bag = _make(tmp_path)
+    first = int(np.ceil(0.5 * FRAMES))
+    report = evaluate_bag(bag, engine, gt_topics=GT, progress=False, start_fraction=0.5)
+    assert report["frames"] == FRAMES - first and report["matched"] == {t: FRAMES - first for t in GT}
+    assert report["unmatched_ground_truth"] == {t: 0 for t in GT}  # earlier ground truth is skipped too
+    _assert_metrics_equal(report["metrics"], _renderer_metrics(engine, first))
+    with pytest.raises(ValueError, match="start-fraction"):
+        evaluate_bag(bag, engine, gt_topics=GT, progress=False, start_fraction=1.0)
 
 
 def test_jpeg_path_decodes_close(tmp_path, engine):

@@ -124,17 +124,21 @@ def evaluate_bag(
     output_prefix: str = "/perception",
     camera_info_topic: str | None = None,
     max_frames: int | None = None,
+    start_fraction: float = 0.0,
     progress: bool = True,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate `engine` on a bag; returns the report dict (see README for its keys).
 
     gt_topics: task -> topic; tasks absent (or not in the model) are not scored. Explicitly named
-    topics must exist (TopicNotFoundError lists those that do).
+    topics must exist (TopicNotFoundError lists those that do). start_fraction: skip the first
+    part of the camera frames and every record before the first frame kept (a held-out tail).
     """
     gt_topics = {task: topic for task, topic in (gt_topics or {}).items() if topic}
     if max_frames is not None and max_frames < 0:
         raise ValueError(f"--max-frames must be >= 0, got {max_frames}")
+    if not 0.0 <= start_fraction < 1.0:
+        raise ValueError(f"--start-fraction must be in [0, 1), got {start_fraction}")
     if write_bag is not None:
         check_output_apart(bag_path, write_bag)  # before anything is opened, let alone replaced
     num_classes = len(engine.meta.class_names)
@@ -145,7 +149,8 @@ def evaluate_bag(
         scored = tuple(task for task in TASKS if task in gt_topics and task in engine.tasks)
         matcher = StampMatcher(make_meters(scored, num_classes), num_classes)
         topic_task = {gt_topics[task]: task for task in scored}
-        total = bag.message_count(image_topic) if max_frames is None else min(bag.message_count(image_topic), max_frames)
+        start_time, kept = _start_time(bag, image_topic, start_fraction)
+        total = kept if max_frames is None else min(kept, max_frames)
         writer = None
         if write_bag is not None:
             bag_writer = stack.enter_context(BagWriter(write_bag, write_storage or bag.storage, overwrite=overwrite, tool=TOOL))
@@ -153,6 +158,8 @@ def evaluate_bag(
         bar = stack.enter_context(_progress_bar(total)) if progress else None
         timing = Throughput()
         for record in bag.messages([image_topic, *topic_task, *([camera_info_topic] if camera_info_topic else [])]):
+            if record.timestamp < start_time:
+                continue
             if record.topic == image_topic:
                 if max_frames is not None and timing.frames >= max_frames:
                     break
@@ -178,6 +185,7 @@ def evaluate_bag(
             "image_type": image_type,
             "image_size": list(timing.size) if timing.size else None,
             "frames": timing.frames,
+            "start_fraction": start_fraction,
             "ground_truth_topics": {task: gt_topics[task] for task in scored},
             "matched": dict(matcher.matched),
             "unmatched_ground_truth": dict(matcher.unmatched_gt),
@@ -187,6 +195,17 @@ def evaluate_bag(
         if writer is not None:
             report["output_bag"] = {"path": str(write_bag), "storage": writer.writer.storage, "topics": dict(writer.writer.counts)}
     return report
+
+
+def _start_time(bag: BagReader, image_topic: str, start_fraction: float) -> tuple[int, int]:
+    """Record time of the first camera frame kept, and how many are kept (no deserialising)."""
+    if start_fraction == 0.0:
+        return -1, bag.message_count(image_topic)
+    times = sorted(record.timestamp for record in bag.messages([image_topic]))
+    first = math.ceil(start_fraction * len(times))
+    if first >= len(times):
+        raise ValueError(f"--start-fraction {start_fraction} leaves no frame of the {len(times)} on {image_topic}")
+    return times[first], len(times) - first
 
 
 def _progress_bar(total: int) -> Any:
@@ -295,6 +314,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-prefix", default="/perception", help="namespace of the prediction topics in --write-bag")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --write-bag that an earlier bag-eval wrote")
     parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--start-fraction", type=float, default=0.0,
+                        help="skip this fraction of the camera frames first, e.g. 0.7 scores the last 30 %% (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")
     parser.add_argument("--no-progress", action="store_true")
@@ -311,7 +332,8 @@ def run(args: argparse.Namespace) -> int:
         report = evaluate_bag(
             args.bag, engine, image_topic=args.image_topic, gt_topics=gt_topics, write_bag=args.write_bag,
             write_storage=args.write_storage, output_prefix=args.output_prefix, camera_info_topic=camera_info,
-            max_frames=args.max_frames, progress=not args.no_progress, overwrite=args.overwrite,
+            max_frames=args.max_frames, start_fraction=args.start_fraction, progress=not args.no_progress,
+            overwrite=args.overwrite,
         )
     except (BagError, ImageFormatError, ArtifactError, ValueError) as err:
         print(f"bag-eval: error: {err}", file=sys.stderr)
