@@ -341,8 +341,8 @@ def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int, info) -> di
     from sensor_msgs.msg import Image
 
     from mtl_perception.interop.image import fill_image, image_to_rgb
-    from mtl_perception.interop.pointcloud import CloudOptions
-    from mtl_perception.ros.outputs import cloud_msg, cloud_points
+    from mtl_perception.interop.pointcloud import CloudOptions, prediction_cloud
+    from mtl_perception.ros.outputs import cloud_msg
 
     pred = engine.predict(rgb)
     out = Image()
@@ -358,7 +358,7 @@ def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int, info) -> di
                 serialize_message(m)
                 for m in (_image(pred.segmentation, "mono8"), _image(pred.depth, "32FC1"), _image(pred.normals, "32FC3"))
             ],
-            "points: build + fill + serialise (stride 4)": lambda: serialize_message(cloud_msg(msg.header, cloud_points(pred, rgb, info, CloudOptions()))),
+            "points: build + fill + serialise (stride 4)": lambda: serialize_message(cloud_msg(msg.header, prediction_cloud(pred, rgb, info, CloudOptions()))),
         },
         trials=20,
     )

@@ -118,7 +118,7 @@ def test_cli_make_bag_and_bag_eval(tmp_path, artifact, reference, capsys):
     assert cli_main(["make-bag", "--out", str(bag), "--frames", str(FRAMES), "--fps", str(FPS), "--height", str(H),
                      "--width", str(W), "--seed", str(SEED), "--storage", "sqlite3", "--no-progress"]) == 0
     assert cli_main(["bag-eval", str(bag), "--model", str(artifact), "--device", "cpu", "--report", str(report_path),
-                     "--write-bag", str(out), "--write-storage", "mcap"]) == 0
+                     "--write-bag", str(out), "--write-storage", "mcap", "--write-points", "--points-stride", "3"]) == 0
     printed = capsys.readouterr().out
     assert "mIoU" in printed and "inference fps" in printed
     report = json.loads(report_path.read_text())
@@ -128,6 +128,7 @@ def test_cli_make_bag_and_bag_eval(tmp_path, artifact, reference, capsys):
         topics = reader.topics
         assert topics["/perception/segmentation/labels"] == m.IMAGE
         assert topics["/perception/depth/camera_info"] == m.CAMERA_INFO
+        assert topics["/perception/points"] == m.POINT_CLOUD and reader.message_count("/perception/points") == FRAMES
         encodings = {}
         for record in reader.messages(["/perception/segmentation/labels", "/perception/depth/image", "/perception/normals/image"]):
             msg = record.msg
@@ -212,3 +213,48 @@ def test_no_rclpy_in_offline_modules():
     code = ("import sys, mtl_perception.bag.io, mtl_perception.bag.evaluate, mtl_perception.bag.make_bag, "
             "mtl_perception.tools.bag_play, mtl_perception.tools.replay_eval; assert 'rclpy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
+
+
+def _cloud_array(msg) -> np.ndarray:
+    """A PointCloud2's payload as a structured array described only by the message's own fields."""
+    kinds = {6: "<u4", 7: "<f4"}
+    dtype = np.dtype({"names": [f.name for f in msg.fields], "formats": [kinds[f.datatype] for f in msg.fields],
+                      "offsets": [f.offset for f in msg.fields], "itemsize": msg.point_step})
+    return np.frombuffer(np.asarray(msg.data, np.uint8).tobytes(), dtype=dtype).reshape(msg.height, msg.width)
+
+
+def test_write_points_matches_the_prediction(tmp_path, engine):
+    from mtl_perception.interop.pointcloud import CloudOptions
+
+    bag, out = _make(tmp_path), tmp_path / "pred"
+    options = CloudOptions(stride=2)
+    report = evaluate_bag(bag, engine, gt_topics=GT, write_bag=out, camera_info_topic=CAMERA_INFO_TOPIC, points=options, progress=False)
+    assert report["output_bag"]["topics"]["/perception/points"] == FRAMES
+    with BagReader(bag) as source, BagReader(out) as written:
+        info = next(source.messages([CAMERA_INFO_TOPIC])).msg
+        images = [m.decode_rgb(r.msg, r.msgtype) for r in source.messages([IMAGE_TOPIC])]
+        clouds = [r.msg for r in written.messages(["/perception/points"])]
+    fx, cx, fy, cy = info.k[0], info.k[2], info.k[4], info.k[5]
+    for rgb, msg in zip(images, clouds):
+        assert msg.header.frame_id == "camera_optical_frame" and msg.is_dense
+        cloud = _cloud_array(msg)[0]
+        pred = engine.predict(rgb)
+        rows, cols = np.mgrid[0:H:2, 0:W:2]
+        z = pred.depth[rows, cols].reshape(-1)
+        keep = np.isfinite(z) & (z > 0) & (z <= options.max_depth)
+        # float64 pinhole back-projection, written out here independently of interop.pointcloud
+        np.testing.assert_allclose(cloud["z"], z[keep], rtol=1e-6)
+        np.testing.assert_allclose(cloud["x"], (z * (cols.reshape(-1) - cx) / fx)[keep], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(cloud["y"], (z * (rows.reshape(-1) - cy) / fy)[keep], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(cloud["label"], pred.segmentation[rows, cols].reshape(-1)[keep])
+        np.testing.assert_allclose(cloud["confidence"], pred.confidence[rows, cols].reshape(-1)[keep], rtol=1e-6)
+
+
+def test_write_points_needs_a_bag_and_camera_info(tmp_path, engine):
+    from mtl_perception.interop.pointcloud import CloudOptions
+
+    bag = _make(tmp_path)
+    with pytest.raises(ValueError, match="needs --write-bag"):
+        evaluate_bag(bag, engine, points=CloudOptions(), progress=False)
+    with pytest.raises(ValueError, match="camera_info"):
+        evaluate_bag(bag, engine, write_bag=tmp_path / "o", points=CloudOptions(), progress=False)

@@ -83,7 +83,8 @@ def test_points_and_confidence_built_only_when_subscribed_and_cloud_read_back_by
     from sensor_msgs_py import point_cloud2
 
     from mtl_perception.interop.image import image_to_array
-    from mtl_perception.ros.outputs import cloud_options, cloud_points
+    from mtl_perception.interop.pointcloud import prediction_cloud
+    from mtl_perception.ros.outputs import cloud_options
     from ros_fixtures import wait_until
 
     rng = np.random.default_rng(3)
@@ -103,7 +104,7 @@ def test_points_and_confidence_built_only_when_subscribed_and_cloud_read_back_by
         rgb, cloud = serve(rig, received, "points", rng)
         assert cloud.header.frame_id == "camera_optical"
         values = {name: rig.node.get_parameter(name).value for name in ("points_stride", "points_max_depth", "points_min_confidence", "points_organized")}
-        expected = cloud_points(rig.reference.predict(rgb), rgb, info, cloud_options(values))
+        expected = prediction_cloud(rig.reference.predict(rgb), rgb, info, cloud_options(values))
         assert expected.ndim == (2 if organized else 1) and (cloud.height > 1) == organized
         read = point_cloud2.read_points(cloud, skip_nans=False)
         assert read.dtype.names == ("x", "y", "z", "rgb", "label", "normal_x", "normal_y", "normal_z", "confidence")

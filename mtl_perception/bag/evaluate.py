@@ -21,7 +21,10 @@ import numpy as np
 
 from ..interop.encodings import GT_ENCODINGS, OUTPUT_ENCODINGS, ground_truth_to_meter, prediction_to_output
 from ..interop.image import ImageFormatError
-from ..interop.topics import DEFAULT_GT_TOPICS, DEFAULT_IMAGE_TOPIC, DEPTH_CAMERA_INFO, TASK_TOPICS, absolute_namespace, camera_info_beside
+from ..interop.pointcloud import CloudOptions, prediction_cloud
+from ..interop.topics import (
+    DEFAULT_GT_TOPICS, DEFAULT_IMAGE_TOPIC, DEPTH_CAMERA_INFO, POINTS_TOPIC, TASK_TOPICS, absolute_namespace, camera_info_beside,
+)
 from ..metrics import percentile
 from . import messages as m
 from .io import STORAGES, BagError, BagReader, BagWriter, Record
@@ -41,8 +44,8 @@ class Throughput:
     infer_ms: list[float] = field(default_factory=list)
     size: tuple[int, int] | None = None
 
-    def predict(self, engine: Any, record: Record) -> Any:
-        """Decode the camera record and run the engine on it, timing both."""
+    def predict(self, engine: Any, record: Record) -> tuple[np.ndarray, Any]:
+        """Decode the camera record and run the engine on it, timing both; returns (rgb, prediction)."""
         t0 = time.perf_counter()
         rgb = m.decode_rgb(record.msg, record.msgtype)
         t1 = time.perf_counter()
@@ -51,7 +54,7 @@ class Throughput:
         self.infer_ms.append((time.perf_counter() - t1) * 1e3)
         self.size = rgb.shape[:2]
         self.frames += 1
-        return prediction
+        return rgb, prediction
 
     def report(self, elapsed: float) -> dict[str, float]:
         infer_s, frames = sum(self.infer_ms) / 1e3, self.frames
@@ -67,14 +70,27 @@ class Throughput:
 
 
 class PredictionWriter:
-    """Copies the camera (and camera_info) to an output bag and adds the predictions on the node's topics."""
+    """Copies the camera (and camera_info) to an output bag and adds the predictions on the node's topics.
 
-    def __init__(self, writer: BagWriter, image_topic: str, image_type: str, tasks: Any, prefix: str, camera_info_topic: str | None) -> None:
+    With `points` options (and a camera_info topic) it also writes the node's semantic cloud on
+    PREFIX/points for every frame: offline, the bag's first camera_info also serves the frames
+    recorded just before it (a driver publishes both at once, in either order).
+    """
+
+    def __init__(self, writer: BagWriter, image_topic: str, image_type: str, tasks: Any, prefix: str, camera_info_topic: str | None,
+                 points: CloudOptions | None = None) -> None:
         self.writer = writer
         self.image_topic = image_topic
         self.camera_info_topic = camera_info_topic
         self.out_topics = {task: f"{prefix}/{TASK_TOPICS[task]}" for task in tasks if task in TASK_TOPICS}
         self.depth_info_topic = f"{prefix}/{DEPTH_CAMERA_INFO}" if camera_info_topic and "depth" in self.out_topics else None
+        if points is not None and not (camera_info_topic and "depth" in self.out_topics):
+            raise ValueError("--write-points needs a camera_info topic (--camera-info-topic) and a model with depth")
+        self.points = points
+        self.points_topic = f"{prefix}/{POINTS_TOPIC}" if points is not None else None
+        self.info: Any = None  # latest CameraInfo, for back-projection
+        if self.points_topic:
+            writer.add_topic(self.points_topic, m.POINT_CLOUD)
         writer.add_topic(image_topic, image_type)
         for topic in self.out_topics.values():
             writer.add_topic(topic, m.IMAGE)
@@ -83,15 +99,19 @@ class PredictionWriter:
         if self.depth_info_topic:
             writer.add_topic(self.depth_info_topic, m.CAMERA_INFO)
 
-    def frame(self, record: Record, prediction: Any) -> None:
+    def frame(self, record: Record, rgb: np.ndarray, prediction: Any) -> None:
         header = record.msg.header
         stamp = m.stamp_to_ns(header)
         self.writer.write_raw(self.image_topic, record.timestamp, record.raw)
         for task, topic in self.out_topics.items():
             array = prediction_to_output(task, getattr(prediction, task))
             self.writer.write(topic, record.timestamp, m.image_msg(array, OUTPUT_ENCODINGS[task], stamp, header.frame_id))
+        if self.points_topic and self.info is not None:
+            points = prediction_cloud(prediction, rgb, self.info, self.points)
+            self.writer.write(self.points_topic, record.timestamp, m.point_cloud_msg(points, stamp, header.frame_id))
 
     def camera_info(self, record: Record) -> None:
+        self.info = record.msg
         self.writer.write_raw(record.topic, record.timestamp, record.raw)
         if self.depth_info_topic:
             self.writer.write_raw(self.depth_info_topic, record.timestamp, record.raw)
@@ -123,6 +143,7 @@ def evaluate_bag(
     write_storage: str | None = None,
     output_prefix: str = "/perception",
     camera_info_topic: str | None = None,
+    points: CloudOptions | None = None,
     max_frames: int | None = None,
     start_fraction: float = 0.0,
     progress: bool = True,
@@ -139,6 +160,8 @@ def evaluate_bag(
         raise ValueError(f"--max-frames must be >= 0, got {max_frames}")
     if not 0.0 <= start_fraction < 1.0:
         raise ValueError(f"--start-fraction must be in [0, 1), got {start_fraction}")
+    if points is not None and write_bag is None:
+        raise ValueError("--write-points needs --write-bag")
     if write_bag is not None:
         check_output_apart(bag_path, write_bag)  # before anything is opened, let alone replaced
     num_classes = len(engine.meta.class_names)
@@ -154,7 +177,11 @@ def evaluate_bag(
         writer = None
         if write_bag is not None:
             bag_writer = stack.enter_context(BagWriter(write_bag, write_storage or bag.storage, overwrite=overwrite, tool=TOOL))
-            writer = PredictionWriter(bag_writer, image_topic, image_type, engine.tasks, absolute_namespace(output_prefix), camera_info_topic)
+            writer = PredictionWriter(bag_writer, image_topic, image_type, engine.tasks, absolute_namespace(output_prefix),
+                                      camera_info_topic, points)
+            if points is not None:
+                first_info = next(bag.messages([camera_info_topic]), None)
+                writer.info = first_info.msg if first_info is not None else None
         bar = stack.enter_context(_progress_bar(total)) if progress else None
         timing = Throughput()
         for record in bag.messages([image_topic, *topic_task, *([camera_info_topic] if camera_info_topic else [])]):
@@ -163,11 +190,11 @@ def evaluate_bag(
             if record.topic == image_topic:
                 if max_frames is not None and timing.frames >= max_frames:
                     break
-                prediction = timing.predict(engine, record)
+                rgb, prediction = timing.predict(engine, record)
                 for task in scored:
                     matcher.add_prediction(task, m.stamp_to_ns(record.msg.header), getattr(prediction, task))
                 if writer is not None:
-                    writer.frame(record, prediction)
+                    writer.frame(record, rgb, prediction)
                 if bar is not None:
                     bar.update(1)
             elif record.topic == camera_info_topic:
@@ -313,12 +340,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-storage", choices=STORAGES, default=None, help="storage of --write-bag (default: the input's)")
     parser.add_argument("--output-prefix", default="/perception", help="namespace of the prediction topics in --write-bag")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --write-bag that an earlier bag-eval wrote")
+    parser.add_argument("--write-points", action="store_true",
+                        help="also write the node's semantic PointCloud2 (PREFIX/points) to --write-bag; needs camera_info")
+    parser.add_argument("--points-stride", type=int, default=CloudOptions.stride, help="pixel subsampling of --write-points")
+    parser.add_argument("--points-max-depth", type=float, default=CloudOptions.max_depth, help="metres; farther points are dropped")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--start-fraction", type=float, default=0.0,
                         help="skip this fraction of the camera frames first, e.g. 0.7 scores the last 30 %% (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")
     parser.add_argument("--no-progress", action="store_true")
+
+
+def _points_options(args: argparse.Namespace) -> CloudOptions | None:
+    if not args.write_points:
+        return None
+    if args.points_stride < 1 or not args.points_max_depth > 0:
+        raise ValueError(f"--points-stride must be >= 1 and --points-max-depth > 0, got {args.points_stride}, {args.points_max_depth}")
+    return CloudOptions(stride=args.points_stride, max_depth=args.points_max_depth)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -332,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
         report = evaluate_bag(
             args.bag, engine, image_topic=args.image_topic, gt_topics=gt_topics, write_bag=args.write_bag,
             write_storage=args.write_storage, output_prefix=args.output_prefix, camera_info_topic=camera_info,
-            max_frames=args.max_frames, start_fraction=args.start_fraction, progress=not args.no_progress,
+            points=_points_options(args), max_frames=args.max_frames, start_fraction=args.start_fraction, progress=not args.no_progress,
             overwrite=args.overwrite,
         )
     except (BagError, ImageFormatError, ArtifactError, ValueError) as err:

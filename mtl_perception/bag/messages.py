@@ -11,12 +11,14 @@ import numpy as np
 
 from ..interop.camera_info import IDENTITY_R, pinhole_k, pinhole_p
 from ..interop.image import ImageFormatError, array_to_fields, decode_compressed, encode_compressed, image_to_array, image_to_rgb
+from ..interop.pointcloud import fill_point_cloud
 from ..interop.stamps import split_ns, stamp_to_ns
 from .io import BagFormatError, typestore
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+POINT_CLOUD = "sensor_msgs/msg/PointCloud2"
 CAMERA_IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 
 
@@ -56,6 +58,21 @@ def compressed_image_msg(rgb: np.ndarray, fmt: str, stamp_ns: int, frame_id: str
     """sensor_msgs/CompressedImage (image_transport convention: format 'rgb8; png compressed bgr8')."""
     format_name, data = encode_compressed(rgb, fmt, jpeg_quality=jpeg_quality)
     return _types()[COMPRESSED_IMAGE](header=make_header(stamp_ns, frame_id), format=format_name, data=data)
+
+
+def point_cloud_msg(points: np.ndarray, stamp_ns: int, frame_id: str) -> Any:
+    """sensor_msgs/PointCloud2 from interop.pointcloud's points (the node's fields and layout)."""
+    types = _types()
+    fields = fill_point_cloud(_Fields(), points, lambda **kw: types["sensor_msgs/msg/PointField"](**kw))
+    return types[POINT_CLOUD](
+        header=make_header(stamp_ns, frame_id), height=fields.height, width=fields.width, fields=fields.fields,
+        is_bigendian=fields.is_bigendian, point_step=fields.point_step, row_step=fields.row_step,
+        data=np.frombuffer(fields.data, dtype=np.uint8), is_dense=fields.is_dense,
+    )
+
+
+class _Fields:
+    """Attribute holder that fill_point_cloud fills (rosbags messages take every field at construction)."""
 
 
 def camera_info_msg(camera: Any, stamp_ns: int, frame_id: str) -> Any:

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .camera_info import intrinsics_of, scale_intrinsics
+
 # sensor_msgs/PointField datatypes
 UINT32, FLOAT32 = 6, 7
 UNLABELLED = 255
@@ -103,6 +105,25 @@ def build_cloud(
     for name in ("x", "y", "z"):
         points[name][~valid] = np.nan
     return points
+
+
+def prediction_cloud(prediction: Any, rgb: np.ndarray, info: Any, options: CloudOptions) -> np.ndarray:
+    """One frame's points: the predicted depth back-projected with camera_info rescaled to its size.
+
+    K, not P: the network sees the image as received, so its depth is in that camera's model.
+    `info` is any CameraInfo (rclpy or rosbags); `prediction` has depth, segmentation, normals, confidence.
+    """
+    height, width = prediction.depth.shape
+    k = scale_intrinsics(intrinsics_of(info, rgb.shape), width, height).k
+    return build_cloud(
+        prediction.depth,
+        k,
+        options,
+        rgb=rgb,
+        labels=getattr(prediction, "segmentation", None),
+        normals=getattr(prediction, "normals", None),
+        confidence=getattr(prediction, "confidence", None),
+    )
 
 
 def _valid(z: np.ndarray, confidence: np.ndarray | None, options: CloudOptions) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 # task -> the node's array output topic.
 TASK_TOPICS: dict[str, str] = {"segmentation": "segmentation/labels", "depth": "depth/image", "normals": "normals/image"}
 DEPTH_CAMERA_INFO = "depth/camera_info"
+POINTS_TOPIC = "points"  # the semantic sensor_msgs/PointCloud2
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_GT_TOPICS: dict[str, str] = {
     "segmentation": "/ground_truth/segmentation",

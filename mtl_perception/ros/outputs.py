@@ -6,9 +6,10 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
-from ..interop.camera_info import fill_scaled_camera_info, intrinsics_of, scale_intrinsics
+from ..interop.camera_info import fill_scaled_camera_info
 from ..interop.image import fill_image
-from ..interop.pointcloud import CloudOptions, build_cloud, fill_point_cloud
+from ..interop.pointcloud import CloudOptions, fill_point_cloud
+from ..interop.topics import POINTS_TOPIC
 
 # output key -> (topic, task it needs)
 OUTPUTS: dict[str, tuple[str, str]] = {
@@ -20,7 +21,7 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "depth_info": ("depth/camera_info", "depth"),
     "normals": ("normals/image", "normals"),
     "normals_color": ("normals/color", "normals"),
-    "points": ("points", "depth"),
+    "points": (POINTS_TOPIC, "depth"),
 }
 MESSAGE_TYPES: dict[str, type] = {"depth_info": CameraInfo, "points": PointCloud2}
 
@@ -49,24 +50,6 @@ def cloud_options(values: dict[str, Any]) -> CloudOptions:
         max_depth=values["points_max_depth"],
         min_confidence=values["points_min_confidence"],
         organized=values["points_organized"],
-    )
-
-
-def cloud_points(prediction: Any, rgb: np.ndarray, info: CameraInfo, options: CloudOptions) -> np.ndarray:
-    """One frame's points: the predicted depth back-projected with camera_info rescaled to its size.
-
-    K, not P: the network sees the image as received, so its depth is in that camera's model.
-    """
-    height, width = prediction.depth.shape
-    k = scale_intrinsics(intrinsics_of(info, rgb.shape), width, height).k
-    return build_cloud(
-        prediction.depth,
-        k,
-        options,
-        rgb=rgb,
-        labels=prediction.segmentation,
-        normals=prediction.normals,
-        confidence=prediction.confidence,
     )
 
 

@@ -14,7 +14,8 @@ from sensor_msgs.msg import CameraInfo
 
 from .. import colors
 from ..interop.encodings import depth_to_16uc1, mask_depth
-from .outputs import OUTPUTS, cloud_msg, cloud_options, cloud_points, image_msg, scaled_info
+from ..interop.pointcloud import prediction_cloud
+from .outputs import OUTPUTS, cloud_msg, cloud_options, image_msg, scaled_info
 
 
 class FramePublisher:
@@ -71,7 +72,7 @@ class FramePublisher:
             self._send("depth_info", lambda: scaled_info(info, header, width, height, rgb.shape))
         # A cloud needs the intrinsics, and the confidence (absent for a frame inferred before the subscriber came).
         if info is not None and (pred.confidence is not None or pred.segmentation is None) and self.listened("points"):
-            self._send("points", lambda: cloud_msg(header, cloud_points(pred, rgb, info, cloud_options(self.values))))
+            self._send("points", lambda: cloud_msg(header, prediction_cloud(pred, rgb, info, cloud_options(self.values))))
 
     def depth_image(self, depth: np.ndarray, encoding: str) -> np.ndarray:
         """The published depth array: 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid (REP 118)."""
