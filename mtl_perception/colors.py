@@ -10,6 +10,8 @@ functions, so one prediction looks the same everywhere. One convention per outpu
   valid value), near = blue, far = red; non-finite or <= 0 is black.
 - normals: optical-frame unit vectors shown as (n + 1) / 2 · 255 per axis (x -> red, y -> green,
   z -> blue), no axis flipped; non-finite or all-zero (invalid) is black.
+- point clouds, bird's-eye: optical-frame points seen from above (x right, z forward = up),
+  coloured by label; where points share a cell the highest (smallest y) wins; empty is grey.
 """
 from __future__ import annotations
 
@@ -134,3 +136,29 @@ def stack_rows(rows: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
         raise ValueError("stack_rows needs at least one row")
     spacer = np.full((gap, rows[0].shape[1], 3), 255, dtype=np.uint8)
     return np.concatenate([part for row in rows for part in (row, spacer)][:-1], axis=0)
+
+
+BIRDS_EYE_BACKGROUND = (64, 64, 64)
+
+
+def birds_eye(points_xyz: np.ndarray, labels: np.ndarray, lut: np.ndarray, height: int, width: int, max_range: float) -> np.ndarray:
+    """Top-down H×W×3 view of N×3 optical-frame points: z in [0, max_range] bottom to top, x centred.
+
+    One metre is the same number of pixels on both axes (height / max_range); points outside
+    the view or not finite are left out.
+    """
+    if not max_range > 0:
+        raise ValueError(f"max_range must be > 0, got {max_range}")
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = BIRDS_EYE_BACKGROUND
+    xyz = np.asarray(points_xyz, np.float64).reshape(-1, 3)
+    finite = np.isfinite(xyz).all(axis=1)
+    xyz, labels = xyz[finite], np.asarray(labels).reshape(-1)[finite]
+    scale = height / max_range
+    rows = np.floor(height - xyz[:, 2] * scale).astype(np.int64)
+    cols = np.floor(width / 2 + xyz[:, 0] * scale).astype(np.int64)
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    order = np.argsort(-xyz[inside, 1], kind="stable")  # lowest first, so the highest point is drawn last
+    rows, cols, labels = rows[inside][order], cols[inside][order], labels[inside][order]
+    image[rows, cols] = colorize_labels(labels.astype(np.int64), lut)
+    return image

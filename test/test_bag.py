@@ -215,16 +215,8 @@ def test_no_rclpy_in_offline_modules():
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
 
 
-def _cloud_array(msg) -> np.ndarray:
-    """A PointCloud2's payload as a structured array described only by the message's own fields."""
-    kinds = {6: "<u4", 7: "<f4"}
-    dtype = np.dtype({"names": [f.name for f in msg.fields], "formats": [kinds[f.datatype] for f in msg.fields],
-                      "offsets": [f.offset for f in msg.fields], "itemsize": msg.point_step})
-    return np.frombuffer(np.asarray(msg.data, np.uint8).tobytes(), dtype=dtype).reshape(msg.height, msg.width)
-
-
 def test_write_points_matches_the_prediction(tmp_path, engine):
-    from mtl_perception.interop.pointcloud import CloudOptions
+    from mtl_perception.interop.pointcloud import CloudOptions, read_cloud
 
     bag, out = _make(tmp_path), tmp_path / "pred"
     options = CloudOptions(stride=2)
@@ -237,7 +229,7 @@ def test_write_points_matches_the_prediction(tmp_path, engine):
     fx, cx, fy, cy = info.k[0], info.k[2], info.k[4], info.k[5]
     for rgb, msg in zip(images, clouds):
         assert msg.header.frame_id == "camera_optical_frame" and msg.is_dense
-        cloud = _cloud_array(msg)[0]
+        cloud = read_cloud(msg)[0]  # laid out by the message's own field table
         pred = engine.predict(rgb)
         rows, cols = np.mgrid[0:H:2, 0:W:2]
         z = pred.depth[rows, cols].reshape(-1)

@@ -95,7 +95,8 @@ def test_preview_demo_panel_and_training_plot_colour_alike():
     top = float(frame.depth.max())
     preview = preview_tiles(frame, vz.palette_lut(PALETTE), top)[1:]
     predicted = np.clip(frame.label, 0, None)
-    panel = demo_panel(ScoredFrame(frame, labels_to_mono8(predicted), frame.depth, frame.normal), palette)
+    k = [10.0, 0.0, w / 2, 0.0, 10.0, h / 2, 0.0, 0.0, 1.0]
+    panel = demo_panel(ScoredFrame(frame, labels_to_mono8(predicted), frame.depth, frame.normal), palette, None, k)
     demo_pred, demo_gt = _tiles(panel[:h], w)[1:], _tiles(panel[h + 4:], w)[1:]
     logits = torch.nn.functional.one_hot(torch.from_numpy(predicted), 5).permute(2, 0, 1).float()
     targets = {"segmentation": torch.from_numpy(frame.label), "depth": torch.from_numpy(frame.depth)[None],
@@ -119,3 +120,26 @@ def test_labels_any_integer_dtype_and_invalid_ids_are_black():
     np.testing.assert_array_equal(out[0], [[0, 0, 0], [10, 20, 30], [40, 50, 60], [0, 0, 0], [0, 0, 0]])
     with pytest.raises(ValueError):
         vz.colorize_labels(np.zeros((1, 1), np.float32), lut)
+
+
+def test_birds_eye_places_points_by_hand_and_the_highest_wins():
+    lut = vz.palette_lut([(255, 0, 0), (0, 255, 0), (0, 0, 255)])
+    # A 10 × 20 view of 5 m: 2 px per metre; row = floor(10 − 2z), column = floor(10 + 2x).
+    xyz = np.array([
+        [0.0, 1.0, 1.0],     # row 8, col 10
+        [0.0, -1.0, 1.2],    # row 7, col 10: optical y points down, so y −1.0 is the higher point
+        [0.1, -0.5, 1.1],    # row 7, col 10 as well, but lower: drawn first, then covered
+        [2.0, 0.0, 4.9],     # row 0, col 14
+        [9.0, 0.0, 1.0],     # col 28: outside the view
+        [np.nan, 0.0, 1.0],  # not finite
+    ])
+    labels = np.array([0, 1, 2, 1, 0, 0])
+    image = vz.birds_eye(xyz, labels, lut, 10, 20, 5.0)
+    assert image.shape == (10, 20, 3)
+    assert tuple(image[8, 10]) == (255, 0, 0)
+    assert tuple(image[7, 10]) == (0, 255, 0)
+    assert tuple(image[0, 14]) == (0, 255, 0)
+    painted = (image != np.array(vz.BIRDS_EYE_BACKGROUND, np.uint8)).any(axis=2)
+    assert painted.sum() == 3
+    with pytest.raises(ValueError, match="max_range"):
+        vz.birds_eye(xyz, labels, lut, 10, 20, 0.0)

@@ -119,5 +119,7 @@ def test_demo_runs_end_to_end_over_dds(tmp_path):
     assert scored and int(scored.group(1)) > 0, result.stdout
     assert 0.0 <= float(scored.group(2)) <= 1.0
     assert "matched no rendered frame" not in result.stdout
+    clouds = re.search(r"point clouds\s+(\d+)", result.stdout)
+    assert clouds and int(clouds.group(1)) > 0, result.stdout  # the node's cloud is recorded, for the panel
     with Image.open(out / "panel.png") as panel:
-        assert panel.size == (4 * 64 + 3 * 4, 2 * 48 + 4)  # four tiles with 4-px gaps, two rows
+        assert panel.size == (5 * 64 + 4 * 4, 2 * 48 + 4)  # five tiles with 4-px gaps, two rows

@@ -10,7 +10,9 @@ from mtl_perception.data import Camera, Sphere, look_at, render, room_scene
 from mtl_perception.data.primitives import ROOM_FACE_NORMALS
 from mtl_perception.data.scene import plain_material
 from mtl_perception.interop.camera_info import pinhole_k
-from mtl_perception.interop.pointcloud import POINT_DTYPE, UNLABELLED, CloudOptions, build_cloud, fill_point_cloud, pack_rgb
+from mtl_perception.interop.pointcloud import (
+    POINT_DTYPE, UNLABELLED, CloudOptions, build_cloud, fill_point_cloud, pack_rgb, read_cloud,
+)
 
 ROOM = (4.0, 3.0, 2.5)
 BALL = Sphere(center=(2.6, 1.6, 0.9), radius=0.45, class_id=7, material=plain_material())
@@ -119,3 +121,18 @@ def test_sensor_msgs_py_reads_the_packed_message():
         assert read.dtype.names == POINT_DTYPE.names
         np.testing.assert_array_equal(read.view(np.uint8), np.ascontiguousarray(points.reshape(-1)).view(np.uint8))
         assert msg.is_dense is (not organized) and (msg.height, msg.width) == ((6, 8) if organized else (1, 47))
+        ours = read_cloud(msg).reshape(-1)  # this package's reader agrees with the upstream one
+        np.testing.assert_array_equal(ours.view(np.uint8), read.view(np.uint8))
+
+
+def test_read_cloud_round_trips_and_rejects_short_payloads():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(2)
+    depth = rng.uniform(0.5, 3.0, (4, 5)).astype(np.float32)
+    points = build_cloud(depth, (4.0, 0.0, 2.0, 0.0, 4.0, 1.5, 0.0, 0.0, 1.0), CloudOptions(stride=1, organized=True))
+    msg = fill_point_cloud(SimpleNamespace(), points, lambda **kw: SimpleNamespace(**kw))
+    np.testing.assert_array_equal(read_cloud(msg).view(np.uint8), np.ascontiguousarray(points).view(np.uint8))
+    msg.data = msg.data[:-1]
+    with pytest.raises(ValueError, match="short"):
+        read_cloud(msg)

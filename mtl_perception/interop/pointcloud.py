@@ -162,3 +162,21 @@ def fill_point_cloud(msg: Any, points: np.ndarray, make_field: Callable[..., Any
     msg.data = payload
     msg.is_dense = points.ndim == 1
     return msg
+
+
+def read_cloud(msg: Any) -> np.ndarray:
+    """A PointCloud2's points as a height × width structured array, laid out by the message's own fields.
+
+    Reads any little-endian cloud whose fields are count-1 uint32/float32 (this package's, or
+    a peer's with the same kinds); raises ValueError on anything else or a short payload.
+    """
+    kinds = {UINT32: "<u4", FLOAT32: "<f4"}
+    if msg.is_bigendian or any(f.datatype not in kinds or f.count != 1 for f in msg.fields):
+        raise ValueError("read_cloud reads little-endian clouds of count-1 uint32/float32 fields only")
+    dtype = np.dtype({"names": [f.name for f in msg.fields], "formats": [kinds[f.datatype] for f in msg.fields],
+                      "offsets": [f.offset for f in msg.fields], "itemsize": msg.point_step})
+    count = int(msg.height) * int(msg.width)
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if msg.row_step != msg.point_step * msg.width or data.size < count * msg.point_step:
+        raise ValueError(f"PointCloud2 payload of {data.size} bytes is short for {msg.height}x{msg.width} points")
+    return data[: count * msg.point_step].view(dtype).reshape(int(msg.height), int(msg.width))

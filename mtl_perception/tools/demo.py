@@ -23,7 +23,9 @@ import numpy as np
 
 from .. import colors
 from ..interop.encodings import labels_to_mono8
+from ..interop.camera_info import pinhole_k
 from ..interop.image import float_to_rgb8, image_to_array
+from ..interop.pointcloud import CloudOptions, build_cloud, read_cloud
 from ..metrics import percentile
 from .demo_scoring import SCORED_TOPICS, ScoredFrame, StreamScorer, describe
 from .env import loopback_env
@@ -42,7 +44,9 @@ OUTPUTS = {
     "depth/camera_info": "CameraInfo",
     "normals/image": "Image",
     "normals/color": "Image",
+    "points": "PointCloud2",
 }
+CLOUD_TOPIC = "points"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +70,9 @@ def _scoring_consumer(scorer: StreamScorer) -> Any:
             scorer.add_input(stamp, image_to_array(msg))
         elif topic in SCORED_TOPICS:
             scorer.add_output(stamp, topic, image_to_array(msg))
+        elif topic == CLOUD_TOPIC:
+            points = read_cloud(msg).reshape(-1)
+            scorer.add_cloud(stamp, np.stack([points["x"], points["y"], points["z"]], axis=1), points["label"])
 
     return consume
 
@@ -76,7 +83,7 @@ def _listening(scorer: StreamScorer) -> Iterator[tuple[OutputRecorder, NodeDiagn
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSPresetProfiles, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     rclpy.init()
     executor = SingleThreadedExecutor()
@@ -85,7 +92,7 @@ def _listening(scorer: StreamScorer) -> Iterator[tuple[OutputRecorder, NodeDiagn
     qos: dict[str, Any] = {topic: QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE) for topic in OUTPUTS}
     qos[INPUT_TOPIC] = QoSPresetProfiles.SENSOR_DATA.value
     qos[INPUT_TOPIC].depth = 30  # best effort, as the node's input, but deep so a busy moment loses nothing
-    kinds = {"Image": Image, "CameraInfo": CameraInfo}
+    kinds = {"Image": Image, "CameraInfo": CameraInfo, "PointCloud2": PointCloud2}
     topics = {**{topic: kinds[kind] for topic, kind in OUTPUTS.items()}, INPUT_TOPIC: Image}
     recorder = OutputRecorder(listener, topics, qos, consume=_scoring_consumer(scorer))
     diagnostics = NodeDiagnostics(listener, NAMESPACE)
@@ -126,7 +133,7 @@ def _rate(arrivals_ns: list[int]) -> float:
     return (len(times) - 1) / span if span > 0 else math.nan
 
 
-def _summary(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str, str]) -> list[str]:
+def _summary(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str, str], scorer: StreamScorer) -> list[str]:
     counts, arrivals = recorder.snapshot()
     inputs, outputs = list(arrivals[INPUT_TOPIC].values()), arrivals[LATENCY_TOPIC]
     latency = [(arrived - stamp) / 1e6 for stamp, arrived in outputs.items()]
@@ -137,8 +144,13 @@ def _summary(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str,
         "outputs per topic     " + "  ".join(f"{topic} {counts[topic]}" for topic in OUTPUTS),
         f"output fps            {_rate(list(outputs.values())):.2f}",
         f"latency (stamp age)   p50 {percentile(latency, 50):.1f} ms   p95 {percentile(latency, 95):.1f} ms",
+        f"point clouds          {counts[CLOUD_TOPIC]}  ({_mean_points(scorer)} points each, camera optical frame)",
         f"inference (node)      p50 {diag.get('inference_ms_p50', '?')} ms   p95 {diag.get('inference_ms_p95', '?')} ms on {diag.get('device', '?')}",
     ]
+
+
+def _mean_points(scorer: StreamScorer) -> str:
+    return f"{np.mean(scorer.cloud_points):.0f}" if scorer.cloud_points else "?"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         # Ground truth renders here while the node starts; the camera renders the same frames.
         from .synthetic_camera import render_frames
 
-        _, frames = render_frames(args.seed, max(2, args.frames), args.height, args.width, args.fps)
+        camera, frames = render_frames(args.seed, max(2, args.frames), args.height, args.width, args.fps)
         scorer = StreamScorer(frames, len(meta.class_names), max_depth=DEMO_MAX_DEPTH)
         try:
             with _listening(scorer) as (recorder, diagnostics):
@@ -176,15 +188,17 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if not node.alive():
             print(f"demo: the node exited early ({node.returncode}); log:\n{node.tail()}", file=sys.stderr)
-    return _report(args, recorder, diagnostics.latest(), scorer, out_dir, meta.palette, node)
+    return _report(args, recorder, diagnostics.latest(), scorer, out_dir, (meta.palette, camera), node)
 
 
 def _report(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str, str], scorer: StreamScorer, out_dir: Path,
-            palette: Any, node: ManagedProcess) -> int:
+            view: tuple[Any, Any], node: ManagedProcess) -> int:
+    """Print the figures and write the panel; `view` is (palette, renderer camera)."""
+    palette, camera = view
     if not recorder.counts[LATENCY_TOPIC]:
         print(f"demo: no outputs received; node log ({node.log_path}):\n{node.tail()}", file=sys.stderr)
         return 1
-    print("\n" + "\n".join(_summary(args, recorder, diag)))
+    print("\n" + "\n".join(_summary(args, recorder, diag, scorer)))
     print(describe(scorer.results(), scorer.scored))
     if scorer.inputs_unknown:
         print(f"warning: {scorer.inputs_unknown} camera images matched no rendered frame (camera and demo rendered differently?)")
@@ -192,26 +206,38 @@ def _report(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str, 
         from PIL import Image as PILImage
 
         path = out_dir / "panel.png"
-        PILImage.fromarray(demo_panel(scorer.last, palette)).save(path)
-        print(f"panel                 {path}  (top: input | segmentation | depth | normals from the node; bottom: ground truth)")
+        cloud = scorer.cloud_at(scorer.last.stamp)
+        PILImage.fromarray(demo_panel(scorer.last, palette, cloud, pinhole_k(camera))).save(path)
+        print(f"panel                 {path}  (top: input | segmentation | depth | normals | cloud from above, from the node; "
+              "bottom: ground truth)")
     return 0
 
 
-def demo_panel(scored: ScoredFrame, palette: Any) -> np.ndarray:
-    """Top: the node's input and outputs; bottom: the ground truth; one depth scale for both."""
+def demo_panel(scored: ScoredFrame, palette: Any, cloud: tuple[np.ndarray, np.ndarray] | None, k: list[float]) -> np.ndarray:
+    """Top: the node's input and outputs; bottom: the ground truth; one depth scale for both.
+
+    The last column is the semantic cloud seen from above: the node's (`cloud`: xyz, labels;
+    grey if none arrived for this frame) and the ground truth's, back-projected with `k`.
+    """
     frame = scored.frame
     lut = colors.palette_lut(palette)
     hi = float(np.nanmax(frame.depth)) if np.isfinite(frame.depth).any() else DEMO_MAX_DEPTH
+    height, width = frame.depth.shape
+    truth = build_cloud(frame.depth, k, CloudOptions(stride=2, max_depth=DEMO_MAX_DEPTH), labels=frame.label)
+    truth_xyz = np.stack([truth["x"], truth["y"], truth["z"]], axis=1)
+    node_xyz, node_labels = cloud if cloud is not None else (np.empty((0, 3)), np.empty(0, np.int64))
     top = colors.panel([
         float_to_rgb8(frame.image),
         colors.colorize_labels(scored.labels, lut),
         colors.colorize_depth(scored.depth, 0.0, hi),
         colors.colorize_normals(scored.normals),
+        colors.birds_eye(node_xyz, node_labels, lut, height, width, hi),
     ])  # fmt: skip
     bottom = colors.panel([
         np.full(frame.image.shape, 255, np.uint8),
         colors.colorize_labels(labels_to_mono8(frame.label), lut),
         colors.colorize_depth(frame.depth, 0.0, hi),
         colors.colorize_normals(frame.normal),
+        colors.birds_eye(truth_xyz, truth["label"], lut, height, width, hi),
     ])  # fmt: skip
     return colors.stack_rows([top, bottom])

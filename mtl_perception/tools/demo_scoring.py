@@ -34,6 +34,7 @@ class ScoredFrame:
     labels: np.ndarray
     depth: np.ndarray
     normals: np.ndarray
+    stamp: int = 0  # header stamp of the node's outputs (ns)
 
 
 class StreamScorer:
@@ -57,6 +58,19 @@ class StreamScorer:
         self.inputs_unknown = 0  # inputs whose bytes match no trajectory frame
         self.scored = 0
         self.last: ScoredFrame | None = None
+        self._clouds: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # stamp -> (N×3 xyz, N labels)
+        self.cloud_points: list[int] = []  # points per received cloud
+
+    def add_cloud(self, stamp: int, xyz: np.ndarray, labels: np.ndarray) -> None:
+        """The node's semantic cloud at `stamp` (kept for the panel; the last MAX_PENDING only)."""
+        with self._lock:
+            self._clouds[stamp] = (xyz, labels)
+            self._trim(self._clouds)
+            self.cloud_points.append(int(np.isfinite(xyz).all(axis=1).sum()))
+
+    def cloud_at(self, stamp: int) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            return self._clouds.get(stamp)
 
     def add_input(self, stamp: int, rgb: np.ndarray) -> None:
         index = self._index_of.get(frame_digest(rgb))
@@ -108,7 +122,7 @@ class StreamScorer:
             {"segmentation": frame.label[None], "depth": frame.depth[None, None], "normals": np.moveaxis(frame.normal, -1, 0)[None]},
         )
         self.scored += 1
-        self.last = ScoredFrame(frame, labels, depth, normals)
+        self.last = ScoredFrame(frame, labels, depth, normals, stamp)
 
     def results(self) -> dict[str, dict]:
         with self._lock:
