@@ -17,13 +17,16 @@ compared. Each node variant is its own node process; variants differ only in env
 Targets (issue 7): node throughput ≥ 0.85× bare-engine throughput at 288×384 on CPU;
 latency p95 ≤ 1.5× p50 at a steady input rate below capacity. Reported, not asserted.
 
-`--points` (issue 17) runs two node variants instead, both sent camera_info with every frame:
-one without and one with a `points` subscriber, and reports node CPU ms per frame for each
-(target: ≤ 15 % extra with the cloud at 480×640: `--points --size 480x640`).
+`--suite` picks the node variants run side by side (SUITES): `threads` (OpenMP settings; the
+node sets its own wait policy, so the plain variant has `ros2 run` semantics), `outputs`
+(issue 16: raw or jpeg input, every image output or only labels + depth subscribed) and
+`points` (issue 17: camera_info with every frame, without and with a `points` subscriber;
+target ≤ 15 % extra node CPU per frame at 480×640: `--suite points --size 480x640`).
 """
 from __future__ import annotations
 
 import argparse
+import array
 import os
 import resource
 import statistics
@@ -33,32 +36,59 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, Mapping
 
 import numpy as np
 
 from mtl_perception.interop.stamps import NS_PER_S
 from mtl_perception.metrics import percentile
 from mtl_perception.tools.env import loopback_env
-from mtl_perception.tools.node_process import ManagedProcess, start_node
+from mtl_perception.tools.node_process import NODE_MODULE, ManagedProcess, ros_command, start_node
 from mtl_perception.tools.recorder import NodeDiagnostics, OutputRecorder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare, engine_stages, hardware, print_table, write_json  # noqa: E402
 
-OUTPUT_TOPICS = ("segmentation/labels", "depth/image", "normals/image")
-LAST_OUTPUT = "normals/image"  # the node publishes it last for each frame
+ARRAY_OUTPUTS = ("segmentation/labels", "depth/image", "normals/image")
+ALL_IMAGE_OUTPUTS = ("segmentation/labels", "segmentation/confidence", "segmentation/color", "segmentation/overlay",
+                     "depth/image", "normals/image", "normals/color")  # in the node's publishing order
 CDR_STAMP_OFFSET = 4  # after the 4-byte encapsulation header: Header.stamp.sec (int32), .nanosec (uint32)
 STAMP_SEC = 1  # every frame is stamped (1 s, n ns) with a unique n
-NODE_VARIANTS = {
-    "node": {},
-    "node, OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "node, 1 torch thread": {"OMP_NUM_THREADS": "1"},
 
+
+@dataclass(frozen=True)
+class Variant:
+    """One node process of a suite: its environment and parameters, and what the client sends and takes."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, object] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ARRAY_OUTPUTS  # subscribed; the last one marks a frame done
+    points: bool = False  # also subscribe to points
+    camera_info: bool = False  # send camera_info before every frame
+    compressed: bool = False  # send jpeg CompressedImage on image/compressed (input_transport: compressed)
+
+
+SUITES: dict[str, dict[str, Variant]] = {
+    # OpenMP settings (issue 7): the node sets the wait policy itself, so "node" is `ros2 run` semantics.
+    "threads": {
+        "node": Variant(),
+        "node, OMP_WAIT_POLICY=ACTIVE": Variant(env={"OMP_WAIT_POLICY": "ACTIVE"}),
+        "node, 1 torch thread": Variant(env={"OMP_NUM_THREADS": "1"}),
+    },
+    # Issue 16: what a robot sends and takes.
+    "outputs": {
+        "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
+        "raw, labels + depth": Variant(outputs=("segmentation/labels", "depth/image")),
+        "jpeg, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS, compressed=True, params={"input_transport": "compressed"}),
+    },
+    # Issue 17: the semantic cloud's cost.
+    "points": {
+        "node, camera_info": Variant(camera_info=True),
+        "node, camera_info + points subscriber": Variant(camera_info=True, points=True),
+    },
 }
-POINTS_VARIANTS = {"node, camera_info": {}, "node, camera_info + points subscriber": {}}
-POINTS_SUBSCRIBED = frozenset({"node, camera_info + points subscriber"})
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,18 +105,19 @@ def own_cpu_seconds() -> float:
 class Client:
     """Publisher of serialised frames with unique stamps, and raw subscribers to the outputs."""
 
-    def __init__(self, rclpy_node, namespace: str, serialized_frames: list[bytes], info: bytes | None = None, points: bool = False) -> None:
+    def __init__(self, rclpy_node, namespace: str, serialized_frames: list[bytes], info: bytes | None, variant: Variant) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.frames = [bytearray(f) for f in serialized_frames]
-        self.publisher = rclpy_node.create_publisher(Image, f"{namespace}/image", qos)
-        self.info = info  # sent before every frame, as a camera driver does
-        self.info_publisher = rclpy_node.create_publisher(CameraInfo, f"{namespace}/camera_info", qos) if info else None
-        self.last_topic = f"{namespace}/{LAST_OUTPUT}"
-        topics = {f"{namespace}/{t}": Image for t in OUTPUT_TOPICS}
-        if points:
+        kind, topic = (CompressedImage, "image/compressed") if variant.compressed else (Image, "image")
+        self.publisher = rclpy_node.create_publisher(kind, f"{namespace}/{topic}", qos)
+        self.info = info if variant.camera_info else None  # sent before every frame, as a camera driver does
+        self.info_publisher = rclpy_node.create_publisher(CameraInfo, f"{namespace}/camera_info", qos) if self.info else None
+        self.last_topic = f"{namespace}/{variant.outputs[-1]}"
+        topics = {f"{namespace}/{t}": Image for t in variant.outputs}
+        if variant.points:
             topics[f"{namespace}/points"] = PointCloud2
         self.recorder = OutputRecorder(rclpy_node, topics, qos, raw=True)
         self.sent: dict[int, int] = {}  # stamp ns -> wall-clock ns at publish
@@ -152,10 +183,32 @@ class Client:
         return latencies, len(latencies) / frames
 
 
-def launch_node(model: str, backend: str, namespace: str, extra_env: dict[str, str], log: Path) -> ManagedProcess:
+def launch_node(model: str, backend: str, namespace: str, variant: Variant, log: Path, profile: Path | None) -> ManagedProcess:
     params = {"model_path": model, "device": "cpu", "backend": backend, "input_qos": "reliable", "input_qos_depth": 1,
-              "diagnostics_period": 0.5}
-    return start_node(log, namespace=namespace, params=params, env=dict(os.environ, **extra_env))
+              "diagnostics_period": 0.5, **variant.params}
+    # `ros2 run` semantics: none of this process's thread settings leak into the node.
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    if profile is None:
+        return start_node(log, namespace=namespace, params=params, env={**env, **variant.env})
+    command = ros_command(NODE_MODULE, namespace=namespace, params=params)
+    return ManagedProcess("node (py-spy)", profiled(command, profile), log, {**env, **variant.env})
+
+
+def profiled(command: list[str], out: Path) -> list[str]:
+    """`command` (python -m MODULE ARGS) under `py-spy record`, every thread, idle samples included.
+
+    py-spy cannot read a venv's python symlink here, so the real interpreter runs and adds the
+    venv's site-packages itself (with its .pth files, so the editable install resolves).
+    """
+    import shutil
+    import site
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    module, args = command[2], command[3:]
+    boot = (f"import runpy, site, sys; site.addsitedir({site.getsitepackages()[0]!r}); sys.argv[0] = {module!r}; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    return [spy, "record", "--threads", "--idle", "--rate", "200", "--format", "raw", "-o", str(out), "--",
+            os.path.realpath(sys.executable), "-c", boot, *args]
 
 
 def parse_args() -> argparse.Namespace:
@@ -168,7 +221,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--steady-fractions", default="0.25,0.5", help="steady input rates, as fractions of measured capacity")
     parser.add_argument("--logs", default="", help="directory for the node processes' logs (default: a new temporary one)")
-    parser.add_argument("--points", action="store_true", help="node CPU per frame without and with a points subscriber (issue 17)")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="threads",
+                        help="node variants side by side: threads (OpenMP settings), outputs (raw/jpeg input, all or "
+                             "labels + depth subscribed; issue 16), points (without/with a points subscriber; issue 17)")
+    parser.add_argument("--profile", default="", help="directory: run each node under py-spy (every thread, idle included) "
+                        "and write its raw samples there; CPU figures then include py-spy and are not comparable")
     parser.add_argument("--out")
     return parser.parse_args()
 
@@ -191,7 +248,8 @@ def camera_frames(height: int, width: int) -> tuple[list[np.ndarray], list]:
 
 
 @contextmanager
-def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str], messages: list, info=None) -> Iterator[tuple[dict, dict]]:
+def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str], variants: dict[str, Variant], messages: list,
+               info) -> Iterator[tuple[dict, dict]]:
     """A client (and a diagnostics listener) per node variant, spinning on a thread, once every node is up."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -199,9 +257,11 @@ def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str],
 
     rclpy.init()
     client_node = rclpy.create_node("bench_client")
-    serialized = [serialize_message(m) for m in messages]
-    info_bytes = serialize_message(info) if info is not None else None
-    clients = {name: Client(client_node, namespaces[name], serialized, info_bytes, name in POINTS_SUBSCRIBED) for name in processes}
+    raw = [serialize_message(m) for m in messages]
+    jpeg = [serialize_message(compressed_message(m)) for m in messages]
+    info_bytes = serialize_message(info)
+    clients = {name: Client(client_node, namespaces[name], jpeg if variants[name].compressed else raw, info_bytes, variants[name])
+               for name in processes}
     diagnostics = {name: NodeDiagnostics(client_node, namespaces[name]) for name in processes}
     executor = SingleThreadedExecutor()
     executor.add_node(client_node)
@@ -258,16 +318,20 @@ def steady_latency(args: argparse.Namespace, client: Client, node_fps: float) ->
     return steady
 
 
-def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.ndarray], messages: list, info=None) -> tuple[dict, list[float]]:
+def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.ndarray], messages: list, info) -> tuple[dict, list[float]]:
     """Every node variant in its own process: throughput, CPU, steady latency; returns (results, bare fps rounds)."""
     logs = Path(args.logs or tempfile.mkdtemp(prefix="bench_node_"))
-    variants = POINTS_VARIANTS if args.points else NODE_VARIANTS
+    variants = SUITES[args.suite]
     namespaces = {name: f"/bench{i}" for i, name in enumerate(variants)}
-    processes = {name: launch_node(model, engine.backend_name, namespaces[name], env, logs / f"node{i}.log")
-                 for i, (name, env) in enumerate(variants.items())}
+    profiles = Path(args.profile) if args.profile else None
+    if profiles is not None:
+        profiles.mkdir(parents=True, exist_ok=True)
+    processes = {name: launch_node(model, engine.backend_name, namespaces[name], variant, logs / f"node{i}.log",
+                                   profiles / f"node{i}.txt" if profiles is not None else None)
+                 for i, (name, variant) in enumerate(variants.items())}
     results: dict[str, dict] = {}
     try:
-        with clients_of(processes, namespaces, messages, info) as (clients, diagnostics):
+        with clients_of(processes, namespaces, variants, messages, info) as (clients, diagnostics):
             samples, cpu = throughput_rounds(args, engine, frames, clients, processes)
             bare_fps = statistics.median(samples["bare"])
             for name, client in clients.items():
@@ -282,7 +346,9 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
                     "node_cpu_ms_per_frame": statistics.median(c[0] / fps * 1e3 for c, fps in zip(cpu[name], samples[name])),
                     "client_cpu_cores": statistics.median(c[1] for c in cpu[name]),
                     "node_inference_ms_p50": float(p50) if p50 is not None else float("nan"),
-                    "env": variants[name],
+                    "env": dict(variants[name].env),
+                    "params": dict(variants[name].params),
+                    "outputs": list(variants[name].outputs) + (["points"] if variants[name].points else []),
                 }
     finally:
         for process in processes.values():
@@ -300,7 +366,7 @@ def main() -> int:
     frames, messages = camera_frames(height, width)
     info = camera_info_msg(height, width)
     engine = load_engine(model, device="cpu", backend=args.backend)
-    results, bare_rounds = measure_nodes(args, model, engine, frames, messages, info if args.points else None)
+    results, bare_rounds = measure_nodes(args, model, engine, frames, messages, info)
     bare_fps = statistics.median(bare_rounds)
     all_stages = breakdown(engine, frames[0], messages[0], height, width, info)
     print_results(args, model, engine, height, width, bare_fps, bare_rounds, results, all_stages)
@@ -310,6 +376,7 @@ def main() -> int:
             "hardware": hardware(),
             "cores": os.cpu_count(),
             "size": [height, width],
+            "suite": args.suite,
             "backend": engine.backend_name,
             "frames_per_round": args.frames,
             "in_flight": args.in_flight,
@@ -320,6 +387,19 @@ def main() -> int:
         },
     )
     return 0
+
+
+def compressed_message(msg):
+    """The same frame as image_transport's compressed plugin sends it (jpeg, quality 95)."""
+    from sensor_msgs.msg import CompressedImage
+
+    from mtl_perception.interop.image import encode_compressed, image_to_rgb
+
+    fmt, data = encode_compressed(image_to_rgb(msg), "jpeg")
+    out = CompressedImage()
+    out.header, out.format = msg.header, fmt
+    out.data = array.array("B", np.asarray(data, np.uint8).tobytes())
+    return out
 
 
 def camera_info_msg(height: int, width: int):
