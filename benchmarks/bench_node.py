@@ -438,6 +438,9 @@ def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int, info) -> di
                 serialize_message(m)
                 for m in (_image(pred.segmentation, "mono8"), _image(pred.depth, "32FC1"), _image(pred.normals, "32FC3"))
             ],
+            "outputs beyond labels + depth: build + fill + serialise": lambda: [
+                serialize_message(m) for m in _extra_outputs(pred, rgb, engine.meta.palette)
+            ],
             "points: build + fill + serialise (stride 4)": lambda: serialize_message(cloud_msg(msg.header, prediction_cloud(pred, rgb, info, CloudOptions()))),
         },
         trials=20,
@@ -467,6 +470,20 @@ def print_results(args, model: str, engine, height: int, width: int, bare_fps: f
         ],
     )
     print_table("Breakdown (median ms per frame, this process)", ["stage", "median ms"], [[n, t.median_ms] for n, t in all_stages.items()])
+
+
+def _extra_outputs(pred, rgb: np.ndarray, palette) -> list:
+    """What `labels + depth only` spares the node: confidence, both colour views, normals and their view."""
+    from mtl_perception import colors
+
+    colour = colors.colorize_labels(pred.segmentation, colors.palette_lut(palette))
+    return [
+        _image(pred.confidence, "32FC1"),
+        _image(colour, "rgb8"),
+        _image(colors.overlay(rgb, colour, 0.5), "rgb8"),
+        _image(pred.normals, "32FC3"),
+        _image(colors.colorize_normals(pred.normals), "rgb8"),
+    ]
 
 
 def _image(array: np.ndarray, encoding: str):
