@@ -190,3 +190,17 @@ def test_safetensors_header_length_that_looks_like_pickle_opcode_loads(tmp_path)
                 assert all(torch.equal(loaded.state_dict()[k], tensors[k]) for k in tensors)
                 return
     pytest.fail("no configuration produced a header length with low byte 0x80; widen the search")
+
+
+def test_model_info_on_an_artifact_counts_deploy_and_training_forms(tmp_path, capsys):
+    from mtl_perception.cli import main as cli_main
+    from mtl_perception.model.complexity import count_parameters
+
+    from ros_fixtures import make_tiny_artifact
+
+    artifact = make_tiny_artifact(tmp_path / "m")
+    assert cli_main(["model-info", "--artifact", str(artifact)]) == 0
+    printed = capsys.readouterr().out
+    deployed, _ = load_artifact(artifact)  # the fused network itself, counted independently of model-info
+    assert f"deploy parameters (BN fused): {count_parameters(deployed):>7,}" in printed
+    assert "svd_shared" in printed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import torch
 
@@ -30,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    deployed = None
     if args.artifact:
-        config = read_meta(args.artifact).net
+        deployed = read_meta(args.artifact).net
+        config = dataclasses.replace(deployed, fused_bn=False)  # the compact form it was collapsed to, BN unfused
     else:
         config = NetConfig(
             arch=args.arch, tasks=tuple(args.tasks), num_classes=args.num_classes, width=args.width, task_layers=args.task_layers
@@ -42,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     height, width = args.size
     print(f"arch {config.arch}, width {config.width} (channels {list(config.channels)}), tasks {', '.join(config.tasks)}")
     print(f"compact parameters:      {count_parameters(net):>12,}")
+    if deployed is not None:
+        print(f"deploy parameters (BN fused): {count_parameters(MultiTaskNet(deployed)):>7,}")
     print(f"GMACs at {height}x{width}:      {count_macs(net, height, width) / 1e9:>12.3f}")
     print("training-form parameters by scheme:")
     for scheme in SCHEMES:
