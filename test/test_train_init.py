@@ -102,3 +102,16 @@ def test_cli_refuses_init_with_resume(data_root, sources, tmp_path, capsys):
                               overrides=[f"data.root={data_root}", *COMMON])
     assert train.run(args) == 2
     assert "give only one" in capsys.readouterr().err
+
+
+def test_freeze_bn_keeps_running_statistics_and_trains_the_affine(data_root, sources, tmp_path):
+    _, artifact = sources
+    config = load_config(None, [f"data.root={data_root}", "model.scheme=none", "epochs=1", "optim.freeze_bn=true", *COMMON])
+    trainer = Trainer.from_config(config, tmp_path / "run", init=artifact)
+    norms = [m for m in trainer.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [(m.running_mean.clone(), m.running_var.clone(), m.weight.detach().clone()) for m in norms]
+    trainer.train_epoch()
+    assert norms and all(not m.training for m in norms)
+    for m, (mean, var, weight) in zip(norms, before):
+        assert torch.equal(m.running_mean, mean) and torch.equal(m.running_var, var)
+    assert any(not torch.equal(m.weight.detach(), weight) for m, (_, _, weight) in zip(norms, before))

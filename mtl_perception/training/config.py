@@ -93,6 +93,9 @@ class OptimConfig:
     step_size: int = 10  # step scheduler: epochs per decay
     gamma: float = 0.5
     grad_clip: float = 0.0  # 0: off
+    # BatchNorm normalises with its running statistics and keeps them (its scale and shift still
+    # learn): for fine-tuning on a small recording, whose 8-frame batches would re-estimate them
+    freeze_bn: bool = False
 
 
 @dataclass

@@ -343,6 +343,8 @@ class Trainer:
             base.set_epoch(epoch)  # seeded augmentation varies per epoch, reproducibly
         self.weighting.begin_epoch([h["train"] for h in self.history])
         self.model.train()
+        if self.config.optim.freeze_bn:
+            freeze_batchnorm_statistics(self.model)
         sums = torch.zeros(len(self.tasks) + 1, dtype=torch.float64)
         phase_steps = {p: 0 for p in self.schedule.phases}
         bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", disable=not self.ctx.is_main, leave=False, dynamic_ncols=True, mininterval=1.0)
@@ -394,3 +396,10 @@ class Trainer:
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+
+
+def freeze_batchnorm_statistics(model: nn.Module) -> None:
+    """Put every BatchNorm in eval mode: it normalises with, and no longer updates, its running statistics."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
