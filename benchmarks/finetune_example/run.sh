@@ -2,7 +2,8 @@
 # The README's fine-tuning example end to end: a bag from an unseen room, the first 70 % converted
 # and used to fine-tune depth and normals, the last 30 % scored with bag-eval before and after.
 #   bash benchmarks/finetune_example/run.sh [WORK_DIR]   (default runs/finetune; reports land there)
-# LR, EPOCHS, EXTRA (more key=value overrides) and TAG vary the fine-tuning; the bag and dataset are reused.
+# LR, EPOCHS, FREEZE_BN (default true), EXTRA (more key=value overrides) and TAG vary the fine-tuning;
+# the bag and dataset are reused.
 set -euo pipefail
 work=${1:-runs/finetune}
 model=${MODEL:-mtl_perception/models/default}
@@ -14,9 +15,10 @@ mkdir -p "$work"
 # The held-out tail, scored against the bag's own depth and the renderer's normals; labels are not used.
 $mtl bag-eval "$work/bag" --model "$model" --start-fraction 0.7 --gt-segmentation-topic none \
     --report "$work/before.json" --no-progress
-variant="lr${LR:-2e-4}-e${EPOCHS:-4}${TAG:+-$TAG}"  # each variant its own run, so nothing is overwritten
+freeze_bn=${FREEZE_BN:-true}
+variant="lr${LR:-2e-4}-e${EPOCHS:-4}-bn$([ "$freeze_bn" = true ] && echo frozen || echo trained)${TAG:+-$TAG}"  # each variant its own run, so nothing is overwritten
 $mtl train --config config/train/default.yaml --init "$model" --out "$work/run-$variant" \
-    data.root="$work/data" epochs="${EPOCHS:-4}" eval_every=1 optim.lr="${LR:-2e-4}" plots=false tensorboard=false ${EXTRA:-}
+    data.root="$work/data" epochs="${EPOCHS:-4}" eval_every=1 optim.lr="${LR:-2e-4}" optim.freeze_bn="$freeze_bn" plots=false tensorboard=false ${EXTRA:-}
 $mtl export "$work/run-$variant/last.pt" --out "$work/finetuned-$variant" --name "finetuned-$variant" --frames 4
 $mtl bag-eval "$work/bag" --model "$work/finetuned-$variant" --start-fraction 0.7 --gt-segmentation-topic none \
     --report "$work/after-$variant.json" --no-progress
