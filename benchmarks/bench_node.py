@@ -19,7 +19,8 @@ latency p95 ≤ 1.5× p50 at a steady input rate below capacity. Reported, not a
 
 `--suite` picks the node variants run side by side (SUITES): `threads` (OpenMP settings; the
 node sets its own wait policy, so the plain variant has `ros2 run` semantics), `outputs`
-(issue 16: raw or jpeg input, every image output or only labels + depth subscribed) and
+(issue 16: raw or jpeg input, every image output or only labels + depth subscribed),
+`publication` (issue 16: Fast DDS's synchronous and asynchronous publication modes) and
 `points` (issue 17: camera_info with every frame, without and with a `points` subscriber;
 target ≤ 15 % extra node CPU per frame at 480×640: `--suite points --size 480x640`).
 """
@@ -82,6 +83,12 @@ SUITES: dict[str, dict[str, Variant]] = {
         "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
         "raw, labels + depth": Variant(outputs=("segmentation/labels", "depth/image")),
         "jpeg, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS, compressed=True, params={"input_transport": "compressed"}),
+    },
+    # Issue 16: rclpy's publish holds the GIL through rcl_publish; Fast DDS's synchronous mode
+    # sends every fragment inside it, its asynchronous mode queues the sample for its own thread.
+    "publication": {
+        f"raw, all outputs, {mode}": Variant(outputs=ALL_IMAGE_OUTPUTS, env={"RMW_FASTRTPS_PUBLICATION_MODE": mode})
+        for mode in ("SYNCHRONOUS", "ASYNCHRONOUS")
     },
     # Issue 17: the semantic cloud's cost.
     "points": {
@@ -223,7 +230,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--logs", default="", help="directory for the node processes' logs (default: a new temporary one)")
     parser.add_argument("--suite", choices=sorted(SUITES), default="threads",
                         help="node variants side by side: threads (OpenMP settings), outputs (raw/jpeg input, all or "
-                             "labels + depth subscribed; issue 16), points (without/with a points subscriber; issue 17)")
+                             "labels + depth subscribed; issue 16), publication (Fast DDS sync/async; issue 16), points (without/with a points subscriber; issue 17)")
     parser.add_argument("--profile", default="", help="directory: run each node under py-spy (every thread, idle included) "
                         "and write its raw samples there; CPU figures then include py-spy and are not comparable")
     parser.add_argument("--out")
