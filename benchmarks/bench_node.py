@@ -10,7 +10,10 @@ work costs as little CPU as possible on the cores it shares with the node. Every
 crosses DDS, and the node does all of its normal work.
 
 Bare-engine rounds (in this process, node idle) alternate with node rounds, and medians are
-compared. Each node variant is its own node process; variants differ only in environment
+compared. Both run the backend the node's `backend: auto` picks, and this process takes the
+node's heap settings, so the two compare like for like. A throughput round keeps `--in-flight`
+frames outstanding, at least half a bare frame time apart (as from a camera at up to twice
+the engine's rate); a frame the node dropped counts as finished once a newer one completes. Each node variant is its own node process; variants differ only in environment
 (OpenMP's wait policy), so they are compared side by side in one run. Node and client CPU use
 (cores busy, from /proc) show how much of the machine the DDS path takes from the network.
 
@@ -45,6 +48,8 @@ import numpy as np
 
 from mtl_perception.interop.stamps import NS_PER_S
 from mtl_perception.metrics import percentile
+from mtl_perception.ros.params import backend_for
+from mtl_perception.ros.serving import keep_frame_buffers_in_heap
 from mtl_perception.tools.env import loopback_env
 from mtl_perception.tools.node_process import NODE_MODULE, ManagedProcess, ros_command, start_node
 from mtl_perception.tools.recorder import NodeDiagnostics, OutputRecorder
@@ -56,6 +61,7 @@ ARRAY_OUTPUTS = ("segmentation/labels", "depth/image", "normals/image")
 ALL_IMAGE_OUTPUTS = ("segmentation/labels", "segmentation/confidence", "segmentation/color", "segmentation/overlay",
                      "depth/image", "normals/image", "normals/color")  # in the node's publishing order
 CDR_STAMP_OFFSET = 4  # after the 4-byte encapsulation header: Header.stamp.sec (int32), .nanosec (uint32)
+STALL_S = 0.5  # no output for this long in a throughput round: the frames in flight were dropped
 STAMP_SEC = 1  # every frame is stamped (1 s, n ns) with a unique n
 
 
@@ -156,23 +162,38 @@ class Client:
     def wait_output(self, stamp: int, timeout: float) -> bool:
         return self.recorder.wait_for(lambda: stamp in self.recorder.arrivals[self.last_topic], timeout)
 
-    def throughput_round(self, frames: int, in_flight: int) -> float:
-        """Outputs/s with about `in_flight` frames queued: the node never idles, DDS is never flooded.
+    def outstanding(self) -> int:
+        """Frames sent after the newest completed one: the node serves in order, newest first, so any
+        older frame without an output was dropped (its one-slot buffer or the DDS reader replaced it)."""
+        newest = self.recorder.newest(self.last_topic)
+        return sum(1 for stamp in self.sent if stamp > newest)
 
-        A new frame goes out each time an output arrives; a frame the node's one-slot buffer
-        replaced yields no output, so a short timeout sends the next one anyway.
+    def throughput_round(self, frames: int, in_flight: int, min_gap_s: float) -> float:
+        """Outputs/s with `in_flight` frames outstanding: the node never idles, DDS is never flooded.
+
+        A dropped frame counts as finished once a newer one completes, so a drop does not shrink
+        the number in flight for the rest of the round (which would measure latency, not
+        throughput). Frames go out at least `min_gap_s` apart, as from a camera: two frames sent
+        back to back would make the node's newest-wins input drop the first.
         """
         self.recorder.clear()
-        start = time.time_ns()
-        for _ in range(in_flight):
-            self.publish()
-        for _ in range(frames - in_flight):
+        self.sent.clear()
+        start_ns, last_send = time.time_ns(), time.monotonic()
+        self.publish()
+        while self.complete() < frames:
+            room = self.outstanding() < in_flight
+            gap_left = min_gap_s - (time.monotonic() - last_send)
+            if room and gap_left <= 0:
+                self.publish()
+                last_send = time.monotonic()
+                continue
             seen = self.complete()
-            self.recorder.wait_for(lambda: self.complete() > seen, 0.5)
-            self.publish()
-        self.recorder.wait_for(lambda: self.complete() >= frames, 2.0)
+            arrived = self.recorder.wait_for(lambda: self.complete() > seen, gap_left if room else STALL_S)
+            if not arrived and not room:  # nothing for STALL_S: every frame in flight was dropped
+                self.publish()
+                last_send = time.monotonic()
         done = self.done()
-        return len(done) / ((max(done.values()) - start) / 1e9)
+        return len(done) / ((max(done.values()) - start_ns) / 1e9)
 
     def steady_round(self, frames: int, rate_hz: float) -> tuple[list[float], float]:
         """Open loop at a fixed rate: latency = last output's arrival − publish time; delivered fraction."""
@@ -225,7 +246,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=120, help="frames per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=2, help="frames queued ahead of the node in throughput rounds")
-    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--backend", default=backend_for("auto"),
+                        help="engine backend of node and bare rounds alike (default: what the node's `backend: auto` runs; "
+                             "`auto` here measures them and takes the fastest)")
     parser.add_argument("--steady-fractions", default="0.25,0.5", help="steady input rates, as fractions of measured capacity")
     parser.add_argument("--logs", default="", help="directory for the node processes' logs (default: a new temporary one)")
     parser.add_argument("--suite", choices=sorted(SUITES), default="threads",
@@ -303,7 +326,7 @@ def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray]
         samples["bare"].append(bare_round())
         for name, client in clients.items():
             node_cpu, own_cpu, start = cpu_seconds(processes[name].pid), own_cpu_seconds(), time.monotonic()
-            samples[name].append(client.throughput_round(args.frames, args.in_flight))
+            samples[name].append(client.throughput_round(args.frames, args.in_flight, 0.5 / samples["bare"][-1]))
             elapsed = time.monotonic() - start
             cpu[name].append(((cpu_seconds(processes[name].pid) - node_cpu) / elapsed, (own_cpu_seconds() - own_cpu) / elapsed))
     return samples, cpu
@@ -366,6 +389,7 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
 def main() -> int:
     args = parse_args()
     loopback_env(default_domain_id="91")  # DDS on loopback, on a private domain, before rclpy starts
+    keep_frame_buffers_in_heap()  # the node's heap settings, so bare rounds compare like for like
     height, width = (int(v) for v in args.size.split("x"))
     from mtl_perception.runtime import default_model_path, load_engine
 

@@ -57,3 +57,12 @@ def test_backend_errors(artifact) -> None:
         Engine(model, meta, device="cpu", backend="tensorflow")
     with pytest.raises(ValueError, match="CUDA"):
         make_backend("torch_fp16", model, torch.device("cpu"), (32, 48))
+
+
+@pytest.mark.parametrize(("policy", "spins"), [("PASSIVE", "0"), ("ACTIVE", "1"), ("passive", "0")])
+def test_onnxruntime_pool_follows_the_openmp_wait_policy(artifact, monkeypatch, policy, spins) -> None:
+    """ONNX Runtime's own pool spins like OpenMP's unless told not to; one variable governs both."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", policy)
+    model, _ = load_artifact(artifact)
+    backend = make_backend("onnxruntime", model, torch.device("cpu"), (32, 48))
+    assert backend.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == spins

@@ -51,6 +51,28 @@ def test_colorize_depth_and_normals():
     np.testing.assert_array_equal(vz.colorize_normals(normals), [[[128, 128, 0], [255, 128, 128], [0, 0, 0]]])
 
 
+def test_colorize_normals_matches_a_per_pixel_reference_on_special_values():
+    """The vectorised passes against the definition, pixel by pixel in float64, on the edge cases."""
+    rng = np.random.default_rng(4)
+    normals = rng.normal(size=(6, 50, 3)).astype(np.float32)
+    normals[0, :10] = 0.0  # all-zero: black
+    normals[0, 10:20] = -0.0
+    normals[1, :5, 1] = np.nan  # any non-finite channel: black
+    normals[1, 5:10, 0], normals[1, 10:15, 2] = np.inf, -np.inf
+    normals[2] = np.arange(150, dtype=np.float32).reshape(50, 3) % 256 / 127.5 - 1.0  # exact half-way points
+    normals[3, :, 0] = 0.0  # one zero channel is still a normal
+    normals[4] *= 3.0  # beyond [-1, 1]: clipped
+
+    def reference(n):
+        if not np.all(np.isfinite(n)) or not np.any(n != 0):
+            return [0, 0, 0]
+        # np.rint, like the float32 path: half-way points round to even
+        return [int(np.rint((min(max(float(np.float32(c)), -1.0), 1.0) + 1.0) * 127.5)) for c in n]
+
+    expected = np.array([[reference(px) for px in row] for row in normals], np.uint8)
+    np.testing.assert_array_equal(vz.colorize_normals(normals), expected)
+
+
 def test_panel_layout():
     a = np.zeros((10, 20, 3), np.uint8)
     b = np.full((5, 5), 7, np.uint8)

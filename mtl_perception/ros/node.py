@@ -41,7 +41,7 @@ from .publishing import FramePublisher
 from .lifecycle_guard import guard_change_state
 from .pipeline import ServingPipeline
 from .qos import make_qos
-from .serving import InferenceThread, LatestSlot, ServingStats, return_freed_memory
+from .serving import InferenceThread, LatestSlot, ServingStats, keep_frame_buffers_in_heap, return_freed_memory
 
 ERROR_LOG_PERIOD_S = 5.0
 LARGE_FRAME_PIXELS = 1920 * 1080 * 2  # after a frame this large, freed memory goes back to the OS
@@ -333,6 +333,7 @@ class PerceptionNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
+    keep_frame_buffers_in_heap()  # process-wide, so here and not in the node (which may share a process)
     rclpy.init(args=args)
     node = None
     try:

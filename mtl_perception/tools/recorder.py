@@ -78,6 +78,12 @@ class OutputRecorder:
         with self._cond:
             return self.arrivals[topic].get(stamp)
 
+    def newest(self, topic: str) -> int:
+        """The stamp of the latest message recorded on `topic` (0 before any)."""
+        with self._cond:
+            box = self.arrivals[topic]
+            return next(reversed(box)) if box else 0
+
     def snapshot(self) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
         """(counts, arrivals) copied under the lock."""
         with self._cond:
