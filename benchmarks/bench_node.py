@@ -23,7 +23,8 @@ latency p95 ≤ 1.5× p50 at a steady input rate below capacity. Reported, not a
 `--suite` picks the node variants run side by side (SUITES): `threads` (OpenMP settings; the
 node sets its own wait policy, so the plain variant has `ros2 run` semantics), `outputs`
 (issue 16: raw or jpeg input, every image output or only labels + depth subscribed),
-`publication` (issue 16: Fast DDS's synchronous and asynchronous publication modes) and
+`publication` (issue 16: Fast DDS's synchronous and asynchronous publication modes), `intra_op`
+(issue 16: torch's default two threads or one, with every output subscribed) and
 `points` (issue 17: camera_info with every frame, without and with a `points` subscriber;
 target ≤ 15 % extra node CPU per frame at 480×640: `--suite points --size 480x640`).
 """
@@ -96,6 +97,11 @@ SUITES: dict[str, dict[str, Variant]] = {
         f"raw, all outputs, {mode}": Variant(outputs=ALL_IMAGE_OUTPUTS, env={"RMW_FASTRTPS_PUBLICATION_MODE": mode})
         for mode in ("SYNCHRONOUS", "ASYNCHRONOUS")
     },
+    # Issue 16: torch's two OpenMP threads against one, sharing 2 cores with publisher, DDS and client.
+    "intra_op": {
+        "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
+        "raw, all outputs, 1 torch thread": Variant(outputs=ALL_IMAGE_OUTPUTS, env={"OMP_NUM_THREADS": "1"}),
+    },
     # Issue 17: the semantic cloud's cost.
     "points": {
         "node, camera_info": Variant(camera_info=True),
@@ -108,6 +114,25 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time per thread group of a process: threads by OS name, Fast DDS's by kind (dds.udp.7001 -> dds.udp).
+
+    The node names its inference thread (whose OpenMP/ONNX Runtime workers inherit the name) and
+    its publisher; the executor and anything unnamed keep the process's name.
+    """
+    groups: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        name = ".".join(name.split(".")[:2]) if name.startswith("dds.") else name
+        fields = stat.rsplit(")", 1)[1].split()
+        groups[name] = groups.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return groups
 
 
 def own_cpu_seconds() -> float:
@@ -253,7 +278,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--logs", default="", help="directory for the node processes' logs (default: a new temporary one)")
     parser.add_argument("--suite", choices=sorted(SUITES), default="threads",
                         help="node variants side by side: threads (OpenMP settings), outputs (raw/jpeg input, all or "
-                             "labels + depth subscribed; issue 16), publication (Fast DDS sync/async; issue 16), points (without/with a points subscriber; issue 17)")
+                             "labels + depth subscribed; issue 16), publication (Fast DDS sync/async; issue 16), intra_op (2 or 1 torch "
+                             "threads, all outputs; issue 16), points (without/with a points subscriber; issue 17)")
     parser.add_argument("--profile", default="", help="directory: run each node under py-spy (every thread, idle included) "
                         "and write its raw samples there; CPU figures then include py-spy and are not comparable")
     parser.add_argument("--out")
@@ -311,8 +337,8 @@ def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str],
         rclpy.try_shutdown()
 
 
-def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray], clients: dict, processes: dict) -> tuple[dict, dict]:
-    """Bare-engine and node rounds, alternating so load drift hits every variant alike: fps samples and CPU use."""
+def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray], clients: dict, processes: dict) -> tuple[dict, dict, dict]:
+    """Bare-engine and node rounds, alternating so load drift hits every variant alike: fps samples, CPU use, CPU by thread."""
 
     def bare_round() -> float:
         start = time.monotonic()
@@ -320,16 +346,23 @@ def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray]
             engine.predict(frames[k % len(frames)])
         return args.frames / (time.monotonic() - start)
 
+    for k in range(10):  # the first calls at a new camera size are slow; unwarmed, the first bare round read 25-40 % low
+        engine.predict(frames[k % len(frames)])
     samples: dict[str, list[float]] = {"bare": [], **{name: [] for name in clients}}
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
+    threads: dict[str, list[dict[str, float]]] = {name: [] for name in clients}  # ms per frame, per thread group
     for _ in range(args.rounds):
         samples["bare"].append(bare_round())
         for name, client in clients.items():
-            node_cpu, own_cpu, start = cpu_seconds(processes[name].pid), own_cpu_seconds(), time.monotonic()
-            samples[name].append(client.throughput_round(args.frames, args.in_flight, 0.5 / samples["bare"][-1]))
+            pid = processes[name].pid
+            node_cpu, own_cpu, per_thread, start = cpu_seconds(pid), own_cpu_seconds(), thread_cpu_seconds(pid), time.monotonic()
+            fps = client.throughput_round(args.frames, args.in_flight, 0.5 / samples["bare"][-1])
             elapsed = time.monotonic() - start
-            cpu[name].append(((cpu_seconds(processes[name].pid) - node_cpu) / elapsed, (own_cpu_seconds() - own_cpu) / elapsed))
-    return samples, cpu
+            samples[name].append(fps)
+            cpu[name].append(((cpu_seconds(pid) - node_cpu) / elapsed, (own_cpu_seconds() - own_cpu) / elapsed))
+            after = thread_cpu_seconds(pid)
+            threads[name].append({group: (after[group] - per_thread.get(group, 0.0)) * 1e3 / (fps * elapsed) for group in after})
+    return samples, cpu, threads
 
 
 def steady_latency(args: argparse.Namespace, client: Client, node_fps: float) -> dict[str, dict]:
@@ -362,7 +395,7 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
     results: dict[str, dict] = {}
     try:
         with clients_of(processes, namespaces, variants, messages, info) as (clients, diagnostics):
-            samples, cpu = throughput_rounds(args, engine, frames, clients, processes)
+            samples, cpu, threads = throughput_rounds(args, engine, frames, clients, processes)
             bare_fps = statistics.median(samples["bare"])
             for name, client in clients.items():
                 node_fps = statistics.median(samples[name])
@@ -375,6 +408,9 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
                     "node_cpu_cores": statistics.median(c[0] for c in cpu[name]),
                     "node_cpu_ms_per_frame": statistics.median(c[0] / fps * 1e3 for c, fps in zip(cpu[name], samples[name])),
                     "client_cpu_cores": statistics.median(c[1] for c in cpu[name]),
+                    "node_thread_cpu_ms_per_frame": {
+                        group: statistics.median(r.get(group, 0.0) for r in threads[name]) for group in sorted(set().union(*threads[name]))
+                    },
                     "node_inference_ms_p50": float(p50) if p50 is not None else float("nan"),
                     "env": dict(variants[name].env),
                     "params": dict(variants[name].params),
@@ -490,6 +526,12 @@ def print_results(args, model: str, engine, height: int, width: int, bare_fps: f
             [name, r["fps"], r["node_over_bare"], r["node_cpu_cores"], r["node_cpu_ms_per_frame"], r["client_cpu_cores"], r["node_inference_ms_p50"]]
             for name, r in results.items()
         ],
+    )
+    groups = sorted({g for r in results.values() for g in r["node_thread_cpu_ms_per_frame"]})
+    print_table(
+        "Node CPU per frame by thread (ms; mtl_inference includes its OpenMP / ONNX Runtime workers)",
+        ["variant", *groups],
+        [[name, *(r["node_thread_cpu_ms_per_frame"].get(g, 0.0) for g in groups)] for name, r in results.items()],
     )
     print_table(
         "Latency at a steady rate below capacity (publish -> last output received)",

@@ -173,3 +173,28 @@ def test_heap_settings_leave_a_users_own_malloc_tuning_alone():
     assert applied == "False" and faults >= 2000
     applied, _ = heap_probe("tuned", GLIBC_TUNABLES="glibc.malloc.trim_threshold=1")
     assert applied == "False"
+
+
+def test_os_thread_name_is_set_and_inherited_by_threads_started_later():
+    """The stage's name shows in /proc, and a pool the stage starts (OpenMP, ONNX Runtime) carries it too."""
+    from mtl_perception.ros.serving import name_os_thread
+
+    def comm(native_id: int) -> str:
+        return open(f"/proc/self/task/{native_id}/comm").read().strip()
+
+    seen = {}
+
+    def stage():
+        seen["named"] = name_os_thread("mtl_test_stage_long_name")
+        seen["stage"] = comm(threading.get_native_id())
+        child = threading.Thread(target=lambda: seen.update(child=comm(threading.get_native_id())))
+        child.start()
+        child.join()
+
+    runner = InferenceThread("test_names", os_name="mtl_test_inf")
+    assert runner.submit(lambda: comm(threading.get_native_id())).result(timeout=5) == "mtl_test_inf"
+    runner.close()
+    worker = threading.Thread(target=stage)
+    worker.start()
+    worker.join()
+    assert seen == {"named": True, "stage": "mtl_test_stage_", "child": "mtl_test_stage_"}  # 15 bytes kept

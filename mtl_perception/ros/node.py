@@ -76,7 +76,7 @@ class PerceptionNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}  # filled at configure, emptied at cleanup (shared with _frames)
         self._frames = FramePublisher(self._pubs, None, self._values)
         self._subs: list[Any] = []
-        self._inference = InferenceThread("perception_inference")
+        self._inference = InferenceThread("perception_inference", os_name="mtl_inference")
         self._pipeline: ServingPipeline[Image | CompressedImage, Inferred] = ServingPipeline(
             self._inference, self.infer, self.publish_outputs, self._frame_failed, self._after_publish
         )

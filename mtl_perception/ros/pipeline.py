@@ -14,11 +14,12 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Callable, Generic, TypeVar
 
-from .serving import InferenceThread, LatestSlot
+from .serving import InferenceThread, LatestSlot, name_os_thread
 
 M = TypeVar("M")  # an input message
 R = TypeVar("R")  # one frame's inference result
 
+PUBLISHER_OS_NAME = "mtl_publisher"  # the publisher thread's name in top -H and /proc
 POLL_S = 0.5  # how often an idle worker looks at the stop flag
 STOP_TIMEOUT_S = 30.0
 
@@ -95,6 +96,7 @@ class ServingPipeline(Generic[M, R]):
                 self._outbox.put(result)
 
     def _publish_loop(self) -> None:
+        name_os_thread(PUBLISHER_OS_NAME)
         while True:
             result = self._outbox.get()
             if result is None or self._guarded(self._publish, result) is _SHUTTING_DOWN:

@@ -31,7 +31,8 @@ class InferenceThread:
     1.7x slower on a 2-core CPU. Daemon, so a node that was never shut down cannot hang exit.
     """
 
-    def __init__(self, name: str = "inference") -> None:
+    def __init__(self, name: str = "inference", os_name: str | None = None) -> None:
+        self._os_name = os_name or name
         self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -39,6 +40,7 @@ class InferenceThread:
         self._thread.start()
 
     def _run(self) -> None:
+        name_os_thread(self._os_name)  # before any model call, so the pools it starts inherit it
         while True:
             job = self._jobs.get()
             if job is None:
@@ -201,6 +203,22 @@ class ServingStats:
     @classmethod
     def create(cls, window_s: float = 5.0) -> "ServingStats":
         return cls(RateMeter(window_s), RateMeter(window_s), Percentiles(), Percentiles())
+
+
+PR_SET_NAME = 15  # prctl option (linux/prctl.h)
+OS_THREAD_NAME_BYTES = 15
+
+
+def name_os_thread(name: str) -> bool:
+    """Name the calling thread for the OS (top -H, /proc/PID/task, py-spy); False where that is not available.
+
+    Threads it starts afterwards (PyTorch's OpenMP workers, ONNX Runtime's pool) inherit the
+    name, so per-thread CPU adds up per stage. At most 15 bytes are kept.
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "prctl"):
+        return False
+    return libc.prctl(PR_SET_NAME, name.encode()[:OS_THREAD_NAME_BYTES]) == 0
 
 
 @functools.lru_cache(maxsize=1)
