@@ -23,8 +23,8 @@ latency p95 ≤ 1.5× p50 at a steady input rate below capacity. Reported, not a
 `--suite` picks the node variants run side by side (SUITES): `threads` (OpenMP settings; the
 node sets its own wait policy, so the plain variant has `ros2 run` semantics), `outputs`
 (issue 16: raw or jpeg input, every image output or only labels + depth subscribed),
-`publication` (issue 16: Fast DDS's synchronous and asynchronous publication modes), `intra_op`
-(issue 16: torch's default two threads or one, with every output subscribed) and
+`publication` (issue 16: Fast DDS's synchronous and asynchronous publication modes), `workers`
+(issue 16: the default two inference workers or one, with every output subscribed) and
 `points` (issue 17: camera_info with every frame, without and with a `points` subscriber;
 target ≤ 15 % extra node CPU per frame at 480×640: `--suite points --size 480x640`).
 """
@@ -97,10 +97,10 @@ SUITES: dict[str, dict[str, Variant]] = {
         f"raw, all outputs, {mode}": Variant(outputs=ALL_IMAGE_OUTPUTS, env={"RMW_FASTRTPS_PUBLICATION_MODE": mode})
         for mode in ("SYNCHRONOUS", "ASYNCHRONOUS")
     },
-    # Issue 16: torch's two OpenMP threads against one, sharing 2 cores with publisher, DDS and client.
-    "intra_op": {
+    # Issue 16: two frames at once on one torch thread each (the default on 2 cores) against one frame on two.
+    "workers": {
         "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
-        "raw, all outputs, 1 torch thread": Variant(outputs=ALL_IMAGE_OUTPUTS, env={"OMP_NUM_THREADS": "1"}),
+        "raw, all outputs, 1 inference worker": Variant(outputs=ALL_IMAGE_OUTPUTS, params={"inference_workers": 1}),
     },
     # Issue 17: the semantic cloud's cost.
     "points": {
@@ -270,7 +270,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", default="288x384", help="camera frame HxW")
     parser.add_argument("--frames", type=int, default=120, help="frames per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--in-flight", type=int, default=2, help="frames queued ahead of the node in throughput rounds")
+    parser.add_argument("--in-flight", type=int, default=3,
+                        help="frames outstanding in throughput rounds (3: one per inference worker and one being published)")
     parser.add_argument("--backend", default=backend_for("auto"),
                         help="engine backend of node and bare rounds alike (default: what the node's `backend: auto` runs; "
                              "`auto` here measures them and takes the fastest)")
@@ -278,8 +279,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--logs", default="", help="directory for the node processes' logs (default: a new temporary one)")
     parser.add_argument("--suite", choices=sorted(SUITES), default="threads",
                         help="node variants side by side: threads (OpenMP settings), outputs (raw/jpeg input, all or "
-                             "labels + depth subscribed; issue 16), publication (Fast DDS sync/async; issue 16), intra_op (2 or 1 torch "
-                             "threads, all outputs; issue 16), points (without/with a points subscriber; issue 17)")
+                             "labels + depth subscribed; issue 16), publication (Fast DDS sync/async; issue 16), workers (2 or 1 inference "
+                             "workers, all outputs; issue 16), points (without/with a points subscriber; issue 17)")
     parser.add_argument("--profile", default="", help="directory: run each node under py-spy (every thread, idle included) "
                         "and write its raw samples there; CPU figures then include py-spy and are not comparable")
     parser.add_argument("--out")

@@ -198,3 +198,61 @@ def test_os_thread_name_is_set_and_inherited_by_threads_started_later():
     worker.start()
     worker.join()
     assert seen == {"named": True, "stage": "mtl_test_stage_", "child": "mtl_test_stage_"}  # 15 bytes kept
+
+
+def test_pipeline_with_two_workers_publishes_in_frame_order():
+    """Frames run two at a time and finish out of order; the publisher still sends them in order."""
+    from mtl_perception.ros.pipeline import ServingPipeline
+
+    workers = [InferenceThread("test_worker_a"), InferenceThread("test_worker_b")]
+    started, published, threads = [], [], set()
+    cond = threading.Condition()
+    delays = [0.03 if i % 3 == 0 else 0.001 for i in range(30)]  # every third frame is slow
+
+    def infer(i):
+        with cond:
+            started.append(i)
+            threads.add(threading.current_thread().name)
+            cond.notify_all()
+        time.sleep(delays[i])
+        return i
+
+    def publish(i):
+        with cond:
+            published.append(i)
+            cond.notify_all()
+
+    pipeline = ServingPipeline(workers, infer, publish, on_error=lambda exc: False)
+    pipeline.start()
+    try:
+        for i in range(30):
+            pipeline.offer(i)
+            with cond:  # each frame taken before the next arrives: nothing is dropped
+                assert cond.wait_for(lambda: len(started) > i, timeout=5)
+        with cond:
+            assert cond.wait_for(lambda: len(published) == 30, timeout=10)
+    finally:
+        assert pipeline.stop() == []
+        for worker in workers:
+            worker.close(timeout=5)
+    assert published == list(range(30))
+    assert threads == {"test_worker_a", "test_worker_b"} and pipeline.slot.dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "cores", "environ", "expected"),
+    [
+        (0, "cpu", 2, {}, (2, 1)),  # auto on this project's 2-core CPU
+        (0, "cpu", 8, {}, (2, 4)),
+        (0, "cpu", 1, {}, (1, None)),
+        (0, "cuda", 16, {}, (1, None)),
+        (1, "cpu", 2, {}, (1, None)),  # one worker keeps torch's default threads
+        (3, "cpu", 8, {}, (3, 2)),
+        (0, "cpu", 2, {"OMP_NUM_THREADS": "2"}, (2, None)),  # the user's thread count is kept
+    ],
+)
+def test_inference_plan(requested, device, cores, environ, expected):
+    from mtl_perception.ros.serving import plan_inference
+
+    plan = plan_inference(requested, device, cores, environ)
+    assert (plan.workers, plan.threads_per_worker) == expected

@@ -5,8 +5,9 @@ activate creates the subscriptions and starts the inference worker; deactivate r
 cleanup frees the model (and CUDA cache). `autostart` (default true) runs configure + activate.
 
 Serving is a ServingPipeline (pipeline.py): the subscription drops each frame into a one-slot
-buffer, the network runs on one InferenceThread (so torch keeps one CPU thread pool; load and
-warm-up run there too), and a publisher thread sends the outputs. This module is the wiring:
+buffer, the network runs on InferenceThreads (load and warm-up run there too, so each keeps one
+CPU thread pool; `inference_workers` of them take frames in turn), and a publisher thread sends
+the outputs in frame order. This module is the wiring:
 parameters, lifecycle, endpoints, and what one frame's inference and publication are.
 A configure that fails leaves the node up and unconfigured, saying how to retry.
 """
@@ -41,9 +42,18 @@ from .publishing import FramePublisher
 from .lifecycle_guard import guard_change_state
 from .pipeline import ServingPipeline
 from .qos import make_qos
-from .serving import InferenceThread, LatestSlot, ServingStats, keep_frame_buffers_in_heap, return_freed_memory
+from .serving import (
+    InferencePlan,
+    InferenceThread,
+    LatestSlot,
+    ServingStats,
+    keep_frame_buffers_in_heap,
+    plan_inference,
+    return_freed_memory,
+)
 
 ERROR_LOG_PERIOD_S = 5.0
+INFERENCE_OS_NAME = "mtl_inference"  # every inference thread's name in top -H and /proc
 LARGE_FRAME_PIXELS = 1920 * 1080 * 2  # after a frame this large, freed memory goes back to the OS
 
 @dataclass(frozen=True)
@@ -76,10 +86,10 @@ class PerceptionNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}  # filled at configure, emptied at cleanup (shared with _frames)
         self._frames = FramePublisher(self._pubs, None, self._values)
         self._subs: list[Any] = []
-        self._inference = InferenceThread("perception_inference", os_name="mtl_inference")
-        self._pipeline: ServingPipeline[Image | CompressedImage, Inferred] = ServingPipeline(
-            self._inference, self.infer, self.publish_outputs, self._frame_failed, self._after_publish
-        )
+        self._inference = InferenceThread("perception_inference", os_name=INFERENCE_OS_NAME)  # loads, warms up, infers
+        self._extra_workers: list[InferenceThread] = []  # more frames at once (inference_workers), from configure
+        self._torch_threads: int | None = None
+        self._pipeline = self._serving_pipeline()
         self._large_frame_done = False  # set by infer, read by the publisher thread
         self._camera_info: CameraInfo | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -138,6 +148,28 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().error(f"{reason} -- the node stays up, unconfigured; fix it (ros2 param set {name} ...) and run `ros2 lifecycle set {name} configure`")
         return TransitionCallbackReturn.FAILURE
 
+    def _serving_pipeline(self) -> ServingPipeline[Image | CompressedImage, Inferred]:
+        workers = [self._inference, *self._extra_workers]
+        return ServingPipeline(workers, self.infer, self.publish_outputs, self._frame_failed, self._after_publish)
+
+    def _start_workers(self, plan: InferencePlan) -> None:
+        """The extra inference threads of `plan`, each with its torch thread count (torch reads it per thread)."""
+        import torch
+
+        self._stop_workers()  # a configure that failed half-way may have left some
+        if self._torch_threads is None:  # torch's own default, for plans that keep it
+            self._torch_threads = self._inference.submit(torch.get_num_threads).result()
+        self._extra_workers = [InferenceThread(f"perception_inference{i}", os_name=INFERENCE_OS_NAME) for i in range(1, plan.workers)]
+        for worker in (self._inference, *self._extra_workers):
+            worker.submit(torch.set_num_threads, plan.threads_per_worker or self._torch_threads).result()
+        self._pipeline = self._serving_pipeline()
+
+    def _stop_workers(self) -> None:
+        for worker in self._extra_workers:
+            worker.close(timeout=30.0)
+        self._extra_workers = []
+        self._pipeline = self._serving_pipeline()
+
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         started = time.monotonic()
@@ -148,12 +180,17 @@ class PerceptionNode(LifecycleNode):
             device = resolve_device(self._values["device"])
         except ValueError as exc:
             return self._fail(f"configure failed: {exc}")
+        plan = plan_inference(self._values["inference_workers"], device.type, os.cpu_count() or 1)
+        self._start_workers(plan)
         path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
         self.get_logger().info(f"configuring: loading {path} on {device}, backend {params.backend_for(self._values['backend'])}")
         try:
             engine = self._inference.submit(self._load_engine, path).result()
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
+        if self._values["warmup_iterations"]:  # the first passes on each thread are slow, not only the first overall
+            for worker in self._extra_workers:
+                worker.submit(engine.warmup, self._values["warmup_iterations"]).result()
         self.engine = engine
         self._frames.palette_lut = colors.palette_lut(engine.meta.palette)
         qos = make_qos(self._values["output_qos"], self._values["output_qos_depth"])
@@ -168,7 +205,8 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().info(
             f"configured in {time.monotonic() - started:.2f} s: model {engine.name!r} from {path} on {engine.device}, backend {engine.backend_name}"
             f"{' fp16' if engine.half else ''}, network input {engine.input_size[1]}x{engine.input_size[0]}, "
-            f"outputs {', '.join(OUTPUTS[k][0] for k in self._pubs)}"
+            f"outputs {', '.join(OUTPUTS[k][0] for k in self._pubs)}; {plan.workers} inference worker(s)"
+            + (f", {plan.threads_per_worker} torch thread(s) each" if plan.threads_per_worker else "")
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -225,6 +263,7 @@ class PerceptionNode(LifecycleNode):
         self._camera_info = None
 
     def _release(self) -> None:
+        self._stop_workers()
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs.clear()
@@ -328,6 +367,7 @@ class PerceptionNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self._stop_serving()
+        self._stop_workers()
         self._inference.close(timeout=30.0)
         super().destroy_node()
 

@@ -52,6 +52,12 @@ SPECS: dict[str, Spec] = {
         structural=True,
         choices=("auto", *BACKEND_NAMES),
     ),
+    "inference_workers": Spec(
+        0,
+        "Frames in the network at once, each on its own thread: 0 = auto (2 on a CPU with 2+ cores, the cores split between them; 1 on CUDA).",
+        structural=True,
+        int_range=(0, 8),
+    ),
     "warmup_iterations": Spec(2, "Forward passes run at configure to warm the device up.", structural=True, int_range=(0, 50)),
     "publish_segmentation": Spec(True, "Publish segmentation/labels, segmentation/color, segmentation/overlay and segmentation/confidence.", structural=True),
     "publish_depth": Spec(True, "Publish depth/image, depth/camera_info and points.", structural=True),

@@ -12,7 +12,7 @@ import queue
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 from .serving import InferenceThread, LatestSlot, name_os_thread
 
@@ -27,27 +27,33 @@ _SHUTTING_DOWN = object()  # a step's result when on_error says serving must end
 
 
 class ServingPipeline(Generic[M, R]):
-    """Newest frame in, outputs out, never more than one frame waiting at each stage."""
+    """Newest frame in, outputs out in arrival order; memory bounded by one frame per stage.
+
+    With several inference threads, each takes the next frame and runs it on its own; the
+    publisher still sends results in the order the frames were taken (a queue of futures,
+    claimed under one lock).
+    """
 
     def __init__(
         self,
-        inference: InferenceThread,
+        inference: InferenceThread | Sequence[InferenceThread],
         infer: Callable[[M], R | None],
         publish: Callable[[R], None],
         on_error: Callable[[Exception], bool],
         after_publish: Callable[[], None] = lambda: None,
     ) -> None:
         self.slot: LatestSlot[M] = LatestSlot()
-        self._inference = inference
+        self._workers = [inference] if isinstance(inference, InferenceThread) else list(inference)
         self._infer, self._publish, self._on_error, self._after_publish = infer, publish, on_error, after_publish
         self._stop = threading.Event()
-        self._outbox: queue.Queue[R | None] = queue.Queue(maxsize=1)
-        self._worker: Future | None = None
+        self._claim = threading.Lock()  # taking a frame and queueing its future is one step
+        self._outbox: queue.Queue[Future | None] = queue.Queue(maxsize=len(self._workers))
+        self._running: list[Future] = []
         self._publisher: threading.Thread | None = None
 
     @property
     def running(self) -> bool:
-        return self._worker is not None
+        return bool(self._running)
 
     def offer(self, msg: M) -> None:
         """Called from the subscription: replaces a waiting frame (counted in slot.dropped)."""
@@ -56,25 +62,26 @@ class ServingPipeline(Generic[M, R]):
     def start(self) -> None:
         self.slot.reopen()
         self._stop.clear()
-        self._outbox = queue.Queue(maxsize=1)
+        self._outbox = queue.Queue(maxsize=len(self._workers))
         self._publisher = threading.Thread(target=self._publish_loop, name="perception_publisher", daemon=True)
         self._publisher.start()
-        self._worker = self._inference.submit(self._work)
+        self._running = [worker.submit(self._work) for worker in self._workers]
 
     def stop(self) -> list[str]:
-        """Stop both stages after the frame in flight; returns what did not stop cleanly (empty = all)."""
+        """Stop both stages after the frames in flight; returns what did not stop cleanly (empty = all)."""
         problems: list[str] = []
         self._stop.set()
         self.slot.close()
-        if self._worker is not None and not self._inference.is_current():
-            try:
-                self._worker.result(timeout=STOP_TIMEOUT_S)
-            except (FuturesTimeout, Exception) as exc:  # noqa: BLE001 - stopping must not raise
-                problems.append(f"inference worker did not stop cleanly: {exc!r}")
-        self._worker = None
+        if not any(worker.is_current() for worker in self._workers):
+            for running in self._running:
+                try:
+                    running.result(timeout=STOP_TIMEOUT_S)
+                except (FuturesTimeout, Exception) as exc:  # noqa: BLE001 - stopping must not raise
+                    problems.append(f"inference worker did not stop cleanly: {exc!r}")
+        self._running = []
         if self._publisher is not None and self._publisher is not threading.current_thread():
             try:
-                self._outbox.put(None, timeout=STOP_TIMEOUT_S)  # after the worker's last frame: drain, then end
+                self._outbox.put(None, timeout=STOP_TIMEOUT_S)  # after the workers' last frames: drain, then end
                 self._publisher.join(timeout=STOP_TIMEOUT_S)
             except queue.Full:
                 problems.append("output publisher is stuck; abandoning it")
@@ -83,25 +90,30 @@ class ServingPipeline(Generic[M, R]):
         return problems
 
     def _work(self) -> None:
-        """On the inference thread: newest frame -> network -> publisher thread."""
+        """On an inference thread: claim the newest frame (and its place in the output order), run it."""
         while not self._stop.is_set():
-            msg = self.slot.get(timeout=POLL_S)
-            if msg is None or self._stop.is_set():
-                continue
-            result = self._guarded(self._infer, msg)
+            with self._claim:
+                msg = self.slot.get(timeout=POLL_S)
+                if msg is None or self._stop.is_set():
+                    continue
+                result: Future = Future()
+                self._outbox.put(result)  # blocks while the publisher is behind: bounded memory
+            outcome = self._guarded(self._infer, msg)
             del msg  # a large frame must not outlive its inference
-            if result is _SHUTTING_DOWN:
+            result.set_result(outcome)
+            if outcome is _SHUTTING_DOWN:
                 return
-            if result is not None:
-                self._outbox.put(result)
 
     def _publish_loop(self) -> None:
         name_os_thread(PUBLISHER_OS_NAME)
         while True:
-            result = self._outbox.get()
-            if result is None or self._guarded(self._publish, result) is _SHUTTING_DOWN:
+            pending = self._outbox.get()
+            if pending is None:
                 return
-            del result  # release the frame's arrays before after_publish (which may return memory)
+            result = pending.result()
+            if result is _SHUTTING_DOWN or (result is not None and self._guarded(self._publish, result) is _SHUTTING_DOWN):
+                return
+            del result, pending  # release the frame's arrays before after_publish (which may return memory)
             self._after_publish()
 
     def _guarded(self, step: Callable, arg: object) -> object:

@@ -260,3 +260,25 @@ def keep_frame_buffers_in_heap(environ: "os._Environ[str] | dict[str, str]" = os
     if libc is None or not hasattr(libc, "mallopt"):
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, FRAME_BUFFER_LIMIT)) and bool(libc.mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD))
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    """How many frames run through the network at once, and torch's CPU threads for each (None: torch's default)."""
+
+    workers: int
+    threads_per_worker: int | None
+
+
+def plan_inference(requested: int, device_type: str, cores: int, environ: "os._Environ[str] | dict[str, str]" = os.environ) -> InferencePlan:
+    """`inference_workers` (0 = auto) as a plan.
+
+    On a small CPU shared with publishing, DDS and the consumers, two frames on one thread each
+    pack the cores better than one frame on two OpenMP threads, which waits at every layer for
+    whichever thread was descheduled. On CUDA one worker keeps the GPU busy. An OMP_NUM_THREADS
+    the user set is kept.
+    """
+    workers = requested or (2 if device_type == "cpu" and cores >= 2 else 1)
+    if workers == 1 or device_type != "cpu" or "OMP_NUM_THREADS" in environ:
+        return InferencePlan(workers, None)
+    return InferencePlan(workers, max(1, cores // workers))
