@@ -13,8 +13,9 @@ Bare-engine rounds (in this process, node idle) alternate with node rounds, and 
 compared. Both run the backend the node's `backend: auto` picks, and this process takes the
 node's heap settings, so the two compare like for like. A throughput round keeps `--in-flight`
 frames outstanding, at least half a bare frame time apart (as from a camera at up to twice
-the engine's rate); a frame the node dropped counts as finished once a newer one completes. Each node variant is its own node process; variants differ only in environment
-(OpenMP's wait policy), so they are compared side by side in one run. Node and client CPU use
+the engine's rate); a frame the node dropped counts as finished once a newer one completes.
+Each node variant is its own node process; variants differ only in environment, parameters
+and what the client sends and takes, so they are compared side by side in one run. Node and client CPU use
 (cores busy, from /proc) show how much of the machine the DDS path takes from the network.
 
 Targets (issue 7): node throughput ≥ 0.85× bare-engine throughput at 288×384 on CPU;
@@ -110,10 +111,15 @@ SUITES: dict[str, dict[str, Variant]] = {
 }
 
 
+def stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU time from a /proc .../stat line (the name in parentheses may hold spaces)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -130,8 +136,7 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         name = ".".join(name.split(".")[:2]) if name.startswith("dds.") else name
-        fields = stat.rsplit(")", 1)[1].split()
-        groups[name] = groups.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        groups[name] = groups.get(name, 0.0) + stat_cpu_seconds(stat)
     return groups
 
 

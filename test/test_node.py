@@ -80,7 +80,10 @@ def rig(ros, artifact):
         Parameter("model_path", value=str(artifact)),
         Parameter("device", value="cpu"),
         Parameter("input_qos", value="reliable"),
-        Parameter("input_qos_depth", value=10),
+        # 50 = 200 ms of the backlog test's 250 Hz flood: DDS must hand every frame to the node so
+        # the node's own count (processed + dropped) can be checked; with two inference workers
+        # sharing the test process's GIL, a full suite once stalled the executor past 10 (40 ms).
+        Parameter("input_qos_depth", value=50),
         Parameter("output_qos_depth", value=10),
         Parameter("diagnostics_period", value=0.2),
     ]

@@ -231,6 +231,8 @@ def test_pipeline_with_two_workers_publishes_in_frame_order():
                 assert cond.wait_for(lambda: len(started) > i, timeout=5)
         with cond:
             assert cond.wait_for(lambda: len(published) == 30, timeout=10)
+        with pytest.raises(RuntimeError, match="only while the pipeline is stopped"):
+            pipeline.use_workers(workers[:1])
     finally:
         assert pipeline.stop() == []
         for worker in workers:

@@ -89,7 +89,9 @@ class PerceptionNode(LifecycleNode):
         self._inference = InferenceThread("perception_inference", os_name=INFERENCE_OS_NAME)  # loads, warms up, infers
         self._extra_workers: list[InferenceThread] = []  # more frames at once (inference_workers), from configure
         self._torch_threads: int | None = None
-        self._pipeline = self._serving_pipeline()
+        self._pipeline: ServingPipeline[Image | CompressedImage, Inferred] = ServingPipeline(
+            self._inference, self.infer, self.publish_outputs, self._frame_failed, self._after_publish
+        )
         self._large_frame_done = False  # set by infer, read by the publisher thread
         self._camera_info: CameraInfo | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -148,10 +150,6 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().error(f"{reason} -- the node stays up, unconfigured; fix it (ros2 param set {name} ...) and run `ros2 lifecycle set {name} configure`")
         return TransitionCallbackReturn.FAILURE
 
-    def _serving_pipeline(self) -> ServingPipeline[Image | CompressedImage, Inferred]:
-        workers = [self._inference, *self._extra_workers]
-        return ServingPipeline(workers, self.infer, self.publish_outputs, self._frame_failed, self._after_publish)
-
     def _start_workers(self, plan: InferencePlan) -> None:
         """The extra inference threads of `plan`, each with its torch thread count (torch reads it per thread)."""
         import torch
@@ -162,13 +160,13 @@ class PerceptionNode(LifecycleNode):
         self._extra_workers = [InferenceThread(f"perception_inference{i}", os_name=INFERENCE_OS_NAME) for i in range(1, plan.workers)]
         for worker in (self._inference, *self._extra_workers):
             worker.submit(torch.set_num_threads, plan.threads_per_worker or self._torch_threads).result()
-        self._pipeline = self._serving_pipeline()
+        self._pipeline.use_workers([self._inference, *self._extra_workers])
 
     def _stop_workers(self) -> None:
         for worker in self._extra_workers:
             worker.close(timeout=30.0)
         self._extra_workers = []
-        self._pipeline = self._serving_pipeline()
+        self._pipeline.use_workers([self._inference])
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -1,10 +1,11 @@
-"""The serving pipeline: one-slot buffer → inference thread → publisher thread, behind one class.
+"""The serving pipeline: one-slot buffer → inference threads → publisher thread, behind one class.
 
-ROS-free. The subscription callback `offer`s each frame; a worker on the InferenceThread takes the
-newest, runs `infer`, and hands the result to a publisher thread through a one-item queue, so
-outputs are sent while the next frame is already in the network and memory stays bounded (the
-worker blocks while the publisher is a frame behind). `on_error` decides what a failed step
-means: it returns True when serving should end quietly (the ROS context is gone).
+ROS-free. The subscription callback `offer`s each frame; each inference thread takes the newest
+waiting frame, runs `infer`, and the publisher thread sends the results in the order the frames
+were taken, so outputs go out while the next frames are in the network. Memory stays bounded:
+a worker blocks while the publisher is as many frames behind as there are workers. `on_error`
+decides what a failed step means: it returns True when serving should end quietly (the ROS
+context is gone).
 """
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ class ServingPipeline(Generic[M, R]):
         self._outbox: queue.Queue[Future | None] = queue.Queue(maxsize=len(self._workers))
         self._running: list[Future] = []
         self._publisher: threading.Thread | None = None
+
+    def use_workers(self, workers: Sequence[InferenceThread]) -> None:
+        """Serve on `workers` from the next start (the slot and its counters stay)."""
+        if self.running:
+            raise RuntimeError("change the inference threads only while the pipeline is stopped")
+        self._workers = list(workers)
 
     @property
     def running(self) -> bool:

@@ -1,4 +1,6 @@
-"""ROS-free serving core: the inference thread, one-slot latest-frame buffer, rate/latency statistics, heap settings.
+"""ROS-free serving core: inference threads and how many, the one-slot latest-frame buffer, statistics, OS-level settings.
+
+OS-level: thread names, glibc heap settings and returning freed memory.
 
 The node wires these to rclpy; tests exercise them without ROS.
 """
