@@ -14,6 +14,11 @@ compared. Both run the backend the node's `backend: auto` picks, and this proces
 node's heap settings, so the two compare like for like. A throughput round keeps `--in-flight`
 frames outstanding, at least half a bare frame time apart (as from a camera at up to twice
 the engine's rate); a frame the node dropped counts as finished once a newer one completes.
+That loop waits for outputs before it sends, so the frames' round trip through DDS bounds it:
+at 480×640 the node's workers sat waiting for input while the node used under one of its two
+cores. A camera round follows each throughput round: frames at the bare engine's rate of that
+round, never waiting for the node (which drops what it cannot take, newest wins), as a robot's
+camera sends them; its outputs/s over bare is the node at the engine's speed.
 Each node variant is its own node process; variants differ only in environment, parameters
 and what the client sends and takes, so they are compared side by side in one run. Node and client CPU use
 (cores busy, from /proc) show how much of the machine the DDS path takes from the network.
@@ -225,9 +230,8 @@ class Client:
         done = self.done()
         return len(done) / ((max(done.values()) - start_ns) / 1e9)
 
-    def steady_round(self, frames: int, rate_hz: float) -> tuple[list[float], float]:
-        """Open loop at a fixed rate: latency = last output's arrival − publish time; delivered fraction."""
-        self.recorder.clear()
+    def _send_at_rate(self, frames: int, rate_hz: float) -> list[int]:
+        """Open loop, as a camera: `frames` frames `1 / rate_hz` apart, whatever the node does; their stamps."""
         period = 1.0 / rate_hz
         stamps = []
         next_time = time.monotonic()
@@ -235,10 +239,33 @@ class Client:
             stamps.append(self.publish())
             next_time += period
             time.sleep(max(0.0, next_time - time.monotonic()))
+        return stamps
+
+    def steady_round(self, frames: int, rate_hz: float) -> tuple[list[float], float]:
+        """Open loop at a fixed rate: latency = last output's arrival − publish time; delivered fraction."""
+        self.recorder.clear()
+        stamps = self._send_at_rate(frames, rate_hz)
         self.recorder.wait_for(lambda: self.complete() >= frames, 5.0)
         done = self.done()
         latencies = [(done[s] - self.sent[s]) / 1e6 for s in stamps if s in done]
         return latencies, len(latencies) / frames
+
+    def camera_round(self, frames: int, rate_hz: float) -> tuple[float, float]:
+        """A camera at `rate_hz` that never waits for the node: (outputs/s, fraction of frames served).
+
+        Outputs/s is the rate at which outputs arrive, first to last; the node drops what it
+        cannot take (newest wins), as it would on a robot.
+        """
+        self.recorder.clear()
+        stamps = set(self._send_at_rate(frames, rate_hz))
+        while True:  # the last frames' outputs: wait until none arrives for STALL_S
+            seen = self.complete()
+            if seen >= frames or not self.recorder.wait_for(lambda: self.complete() > seen, STALL_S):
+                break
+        arrivals = sorted(ns for stamp, ns in self.done().items() if stamp in stamps)  # not a late output of the round before
+        if len(arrivals) < 2:
+            return 0.0, len(arrivals) / frames
+        return (len(arrivals) - 1) / ((arrivals[-1] - arrivals[0]) / 1e9), len(arrivals) / frames
 
 
 def launch_node(model: str, backend: str, namespace: str, variant: Variant, log: Path, profile: Path | None) -> ManagedProcess:
@@ -343,8 +370,34 @@ def clients_of(processes: dict[str, ManagedProcess], namespaces: dict[str, str],
         rclpy.try_shutdown()
 
 
-def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray], clients: dict, processes: dict) -> tuple[dict, dict, dict]:
-    """Bare-engine and node rounds, alternating so load drift hits every variant alike: fps samples, CPU use, CPU by thread."""
+@dataclass
+class RoundLog:
+    """One node variant's rounds: closed-loop outputs/s, and CPU use over those rounds; the camera rounds alike."""
+
+    fps: list[float] = field(default_factory=list)
+    cpu: list[tuple[float, float]] = field(default_factory=list)  # (node cores, client cores)
+    threads: list[dict[str, float]] = field(default_factory=list)  # ms per frame, per thread group
+    camera_fps: list[float] = field(default_factory=list)
+    camera_served: list[float] = field(default_factory=list)
+    camera_cpu: list[tuple[float, float]] = field(default_factory=list)
+
+
+def cpu_during(pid: int, run) -> tuple[object, float, tuple[float, float], dict[str, float]]:
+    """`run()`, and what it cost: (its result, seconds, (node cores, client cores), node CPU seconds per thread group)."""
+    node_cpu, own_cpu, per_thread, start = cpu_seconds(pid), own_cpu_seconds(), thread_cpu_seconds(pid), time.monotonic()
+    result = run()
+    elapsed = time.monotonic() - start
+    after = thread_cpu_seconds(pid)
+    cores = ((cpu_seconds(pid) - node_cpu) / elapsed, (own_cpu_seconds() - own_cpu) / elapsed)
+    return result, elapsed, cores, {group: after[group] - per_thread.get(group, 0.0) for group in after}
+
+
+def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray], clients: dict, processes: dict) -> tuple[list[float], dict]:
+    """Bare-engine and node rounds, alternating so load drift hits every variant alike: bare fps, and a RoundLog per variant.
+
+    Each node round is closed loop (`--in-flight` frames outstanding) and then a camera at the
+    bare engine's rate of that round: the node at the engine's speed.
+    """
 
     def bare_round() -> float:
         start = time.monotonic()
@@ -354,21 +407,21 @@ def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray]
 
     for k in range(10):  # the first calls at a new camera size are slow; unwarmed, the first bare round read 25-40 % low
         engine.predict(frames[k % len(frames)])
-    samples: dict[str, list[float]] = {"bare": [], **{name: [] for name in clients}}
-    cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
-    threads: dict[str, list[dict[str, float]]] = {name: [] for name in clients}  # ms per frame, per thread group
+    bare: list[float] = []
+    logs = {name: RoundLog() for name in clients}
     for _ in range(args.rounds):
-        samples["bare"].append(bare_round())
+        bare.append(bare_round())
         for name, client in clients.items():
-            pid = processes[name].pid
-            node_cpu, own_cpu, per_thread, start = cpu_seconds(pid), own_cpu_seconds(), thread_cpu_seconds(pid), time.monotonic()
-            fps = client.throughput_round(args.frames, args.in_flight, 0.5 / samples["bare"][-1])
-            elapsed = time.monotonic() - start
-            samples[name].append(fps)
-            cpu[name].append(((cpu_seconds(pid) - node_cpu) / elapsed, (own_cpu_seconds() - own_cpu) / elapsed))
-            after = thread_cpu_seconds(pid)
-            threads[name].append({group: (after[group] - per_thread.get(group, 0.0)) * 1e3 / (fps * elapsed) for group in after})
-    return samples, cpu, threads
+            log, pid = logs[name], processes[name].pid
+            fps, elapsed, cores, per_thread = cpu_during(pid, lambda: client.throughput_round(args.frames, args.in_flight, 0.5 / bare[-1]))
+            log.fps.append(fps)
+            log.cpu.append(cores)
+            log.threads.append({group: seconds * 1e3 / (fps * elapsed) for group, seconds in per_thread.items()})
+            (camera_fps, served), _, cores, _ = cpu_during(pid, lambda: client.camera_round(args.frames, bare[-1]))
+            log.camera_fps.append(camera_fps)
+            log.camera_served.append(served)
+            log.camera_cpu.append(cores)
+    return bare, logs
 
 
 def steady_latency(args: argparse.Namespace, client: Client, node_fps: float) -> dict[str, dict]:
@@ -401,21 +454,29 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
     results: dict[str, dict] = {}
     try:
         with clients_of(processes, namespaces, variants, messages, info) as (clients, diagnostics):
-            samples, cpu, threads = throughput_rounds(args, engine, frames, clients, processes)
-            bare_fps = statistics.median(samples["bare"])
+            bare_rounds, logs = throughput_rounds(args, engine, frames, clients, processes)
+            bare_fps = statistics.median(bare_rounds)
             for name, client in clients.items():
-                node_fps = statistics.median(samples[name])
+                log = logs[name]
+                node_fps = statistics.median(log.fps)
+                camera_fps = statistics.median(log.camera_fps)
                 p50 = diagnostics[name].latest().get("inference_ms_p50")
                 results[name] = {
                     "fps": node_fps,
-                    "fps_rounds": samples[name],
+                    "fps_rounds": log.fps,
                     "node_over_bare": node_fps / bare_fps,
+                    "camera_fps": camera_fps,
+                    "camera_fps_rounds": log.camera_fps,
+                    "camera_over_bare": camera_fps / bare_fps,
+                    "camera_served_fraction": statistics.median(log.camera_served),
+                    "camera_node_cpu_cores": statistics.median(c[0] for c in log.camera_cpu),
+                    "camera_client_cpu_cores": statistics.median(c[1] for c in log.camera_cpu),
                     "steady_latency": steady_latency(args, client, node_fps),
-                    "node_cpu_cores": statistics.median(c[0] for c in cpu[name]),
-                    "node_cpu_ms_per_frame": statistics.median(c[0] / fps * 1e3 for c, fps in zip(cpu[name], samples[name])),
-                    "client_cpu_cores": statistics.median(c[1] for c in cpu[name]),
+                    "node_cpu_cores": statistics.median(c[0] for c in log.cpu),
+                    "node_cpu_ms_per_frame": statistics.median(c[0] / fps * 1e3 for c, fps in zip(log.cpu, log.fps)),
+                    "client_cpu_cores": statistics.median(c[1] for c in log.cpu),
                     "node_thread_cpu_ms_per_frame": {
-                        group: statistics.median(r.get(group, 0.0) for r in threads[name]) for group in sorted(set().union(*threads[name]))
+                        group: statistics.median(r.get(group, 0.0) for r in log.threads) for group in sorted(set().union(*log.threads))
                     },
                     "node_inference_ms_p50": float(p50) if p50 is not None else float("nan"),
                     "env": dict(variants[name].env),
@@ -425,7 +486,7 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
     finally:
         for process in processes.values():
             process.stop()
-    return results, samples["bare"]
+    return results, bare_rounds
 
 
 def main() -> int:
@@ -530,6 +591,14 @@ def print_results(args, model: str, engine, height: int, width: int, bare_fps: f
         ["variant", "frames/s", "node / bare (≥ 0.85)", "node CPU cores", "node CPU ms/frame", "client CPU cores", "node predict p50 ms"],
         [
             [name, r["fps"], r["node_over_bare"], r["node_cpu_cores"], r["node_cpu_ms_per_frame"], r["client_cpu_cores"], r["node_inference_ms_p50"]]
+            for name, r in results.items()
+        ],
+    )
+    print_table(
+        f"A camera at the bare engine's rate ({bare_fps:.1f} Hz), never waiting for the node",
+        ["variant", "outputs/s", "node / bare (≥ 0.85)", "frames served", "node CPU cores", "client CPU cores"],
+        [
+            [name, r["camera_fps"], r["camera_over_bare"], r["camera_served_fraction"], r["camera_node_cpu_cores"], r["camera_client_cpu_cores"]]
             for name, r in results.items()
         ],
     )
