@@ -44,7 +44,7 @@ setup(
     # Namespace discovery lists the data-only models/<name>/ directories as packages too, so
     # setuptools (and colcon) do not warn that they are absent from `packages`.
     packages=find_namespace_packages(include=[PACKAGE, f"{PACKAGE}.*"], exclude=["*.__pycache__"]),
-    package_data={PACKAGE: ["models/*/*"]},
+    package_data={PACKAGE: ["models/*/*", "ros/*.xml"]},
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

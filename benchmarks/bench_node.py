@@ -11,14 +11,16 @@ crosses DDS, and the node does all of its normal work.
 
 Bare-engine rounds (in this process, node idle) alternate with node rounds, and medians are
 compared. Both run the backend the node's `backend: auto` picks, and this process takes the
-node's heap settings, so the two compare like for like. A throughput round keeps `--in-flight`
+node's heap settings, so the two compare like for like. It also takes the node's Fast DDS
+profile (ros/middleware.py), which sizes the shared memory that carries its frames in. A throughput round keeps `--in-flight`
 frames outstanding, at least half a bare frame time apart (as from a camera at up to twice
 the engine's rate); a frame the node dropped counts as finished once a newer one completes.
 That loop waits for outputs before it sends, so the frames' round trip through DDS bounds it:
 at 480×640 the node's workers sat waiting for input while the node used under one of its two
 cores. A camera round follows each throughput round: frames at the bare engine's rate of that
 round, never waiting for the node (which drops what it cannot take, newest wins), as a robot's
-camera sends them; its outputs/s over bare is the node at the engine's speed.
+camera sends them; the fraction of its frames the node serves is the node at the engine's
+speed (node outputs/s over bare).
 Each node variant is its own node process; variants differ only in environment, parameters
 and what the client sends and takes, so they are compared side by side in one run. Node and client CPU use
 (cores busy, from /proc) show how much of the machine the DDS path takes from the network.
@@ -30,9 +32,9 @@ latency p95 ≤ 1.5× p50 at a steady input rate below capacity. Reported, not a
 node sets its own wait policy, so the plain variant has `ros2 run` semantics), `outputs`
 (issue 16: raw or jpeg input, every image output or only labels + depth subscribed),
 `publication` (issue 16: Fast DDS's synchronous and asynchronous publication modes), `workers`
-(issue 16: the default two inference workers or one, with every output subscribed) and
-`points` (issue 17: camera_info with every frame, without and with a `points` subscriber;
-target ≤ 15 % extra node CPU per frame at 480×640: `--suite points --size 480x640`).
+(issue 16: the default two inference workers or one, with every output subscribed),
+`middleware` (issue 16: the node's Fast DDS profile or Fast DDS's defaults) and `points`
+(issue 17: camera_info with every frame, without and with a `points` subscriber; target ≤ 15 % extra node CPU per frame at 480×640: `--suite points --size 480x640`).
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ import numpy as np
 
 from mtl_perception.interop.stamps import NS_PER_S
 from mtl_perception.metrics import percentile
+from mtl_perception.ros.middleware import OPT_OUT_VARIABLE, PROFILE_VARIABLES, use_node_profile
 from mtl_perception.ros.params import backend_for
 from mtl_perception.ros.serving import keep_frame_buffers_in_heap
 from mtl_perception.tools.env import loopback_env
@@ -107,6 +110,11 @@ SUITES: dict[str, dict[str, Variant]] = {
     "workers": {
         "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
         "raw, all outputs, 1 inference worker": Variant(outputs=ALL_IMAGE_OUTPUTS, params={"inference_workers": 1}),
+    },
+    # Issue 16: the node's Fast DDS profile (32 MiB shared-memory segment) against Fast DDS's defaults (512 KiB).
+    "middleware": {
+        "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
+        "raw, all outputs, Fast DDS defaults": Variant(outputs=ALL_IMAGE_OUTPUTS, env={OPT_OUT_VARIABLE: "off"}),
     },
     # Issue 17: the semantic cloud's cost.
     "points": {
@@ -250,11 +258,11 @@ class Client:
         latencies = [(done[s] - self.sent[s]) / 1e6 for s in stamps if s in done]
         return latencies, len(latencies) / frames
 
-    def camera_round(self, frames: int, rate_hz: float) -> tuple[float, float]:
-        """A camera at `rate_hz` that never waits for the node: (outputs/s, fraction of frames served).
+    def camera_round(self, frames: int, rate_hz: float) -> float:
+        """A camera at `rate_hz` that never waits for the node: the fraction of its frames served.
 
-        Outputs/s is the rate at which outputs arrive, first to last; the node drops what it
-        cannot take (newest wins), as it would on a robot.
+        The node drops what it cannot take (newest wins), as it would on a robot, so its output
+        rate is this fraction of the camera's. A frame counts when its last output arrives.
         """
         self.recorder.clear()
         stamps = set(self._send_at_rate(frames, rate_hz))
@@ -262,17 +270,14 @@ class Client:
             seen = self.complete()
             if seen >= frames or not self.recorder.wait_for(lambda: self.complete() > seen, STALL_S):
                 break
-        arrivals = sorted(ns for stamp, ns in self.done().items() if stamp in stamps)  # not a late output of the round before
-        if len(arrivals) < 2:
-            return 0.0, len(arrivals) / frames
-        return (len(arrivals) - 1) / ((arrivals[-1] - arrivals[0]) / 1e9), len(arrivals) / frames
+        return sum(1 for stamp in self.done() if stamp in stamps) / frames  # not a late output of the round before
 
 
 def launch_node(model: str, backend: str, namespace: str, variant: Variant, log: Path, profile: Path | None) -> ManagedProcess:
     params = {"model_path": model, "device": "cpu", "backend": backend, "input_qos": "reliable", "input_qos_depth": 1,
               "diagnostics_period": 0.5, **variant.params}
-    # `ros2 run` semantics: none of this process's thread settings leak into the node.
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    # `ros2 run` semantics: none of this process's thread or middleware settings leak into the node.
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", *PROFILE_VARIABLES)}
     if profile is None:
         return start_node(log, namespace=namespace, params=params, env={**env, **variant.env})
     command = ros_command(NODE_MODULE, namespace=namespace, params=params)
@@ -312,7 +317,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--suite", choices=sorted(SUITES), default="threads",
                         help="node variants side by side: threads (OpenMP settings), outputs (raw/jpeg input, all or "
                              "labels + depth subscribed; issue 16), publication (Fast DDS sync/async; issue 16), workers (2 or 1 inference "
-                             "workers, all outputs; issue 16), points (without/with a points subscriber; issue 17)")
+                             "workers, all outputs; issue 16), middleware (node's Fast DDS profile or Fast DDS defaults; issue 16), points (without/with a points subscriber; issue 17)")
     parser.add_argument("--profile", default="", help="directory: run each node under py-spy (every thread, idle included) "
                         "and write its raw samples there; CPU figures then include py-spy and are not comparable")
     parser.add_argument("--out")
@@ -377,8 +382,7 @@ class RoundLog:
     fps: list[float] = field(default_factory=list)
     cpu: list[tuple[float, float]] = field(default_factory=list)  # (node cores, client cores)
     threads: list[dict[str, float]] = field(default_factory=list)  # ms per frame, per thread group
-    camera_fps: list[float] = field(default_factory=list)
-    camera_served: list[float] = field(default_factory=list)
+    camera_served: list[float] = field(default_factory=list)  # fraction of a camera's frames at the bare rate
     camera_cpu: list[tuple[float, float]] = field(default_factory=list)
 
 
@@ -417,8 +421,7 @@ def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray]
             log.fps.append(fps)
             log.cpu.append(cores)
             log.threads.append({group: seconds * 1e3 / (fps * elapsed) for group, seconds in per_thread.items()})
-            (camera_fps, served), _, cores, _ = cpu_during(pid, lambda: client.camera_round(args.frames, bare[-1]))
-            log.camera_fps.append(camera_fps)
+            served, _, cores, _ = cpu_during(pid, lambda: client.camera_round(args.frames, bare[-1]))
             log.camera_served.append(served)
             log.camera_cpu.append(cores)
     return bare, logs
@@ -459,16 +462,16 @@ def measure_nodes(args: argparse.Namespace, model: str, engine, frames: list[np.
             for name, client in clients.items():
                 log = logs[name]
                 node_fps = statistics.median(log.fps)
-                camera_fps = statistics.median(log.camera_fps)
+                served = statistics.median(log.camera_served)
                 p50 = diagnostics[name].latest().get("inference_ms_p50")
                 results[name] = {
                     "fps": node_fps,
                     "fps_rounds": log.fps,
                     "node_over_bare": node_fps / bare_fps,
-                    "camera_fps": camera_fps,
-                    "camera_fps_rounds": log.camera_fps,
-                    "camera_over_bare": camera_fps / bare_fps,
-                    "camera_served_fraction": statistics.median(log.camera_served),
+                    # A camera at the bare rate: outputs/s is the fraction served times that rate.
+                    "camera_served_fraction": served,
+                    "camera_served_rounds": log.camera_served,
+                    "camera_over_bare": served,
                     "camera_node_cpu_cores": statistics.median(c[0] for c in log.camera_cpu),
                     "camera_client_cpu_cores": statistics.median(c[1] for c in log.camera_cpu),
                     "steady_latency": steady_latency(args, client, node_fps),
@@ -493,6 +496,7 @@ def main() -> int:
     args = parse_args()
     loopback_env(default_domain_id="91")  # DDS on loopback, on a private domain, before rclpy starts
     keep_frame_buffers_in_heap()  # the node's heap settings, so bare rounds compare like for like
+    print(use_node_profile())  # the camera side's Fast DDS profile as the node's (it carries the frames in)
     height, width = (int(v) for v in args.size.split("x"))
     from mtl_perception.runtime import default_model_path, load_engine
 
@@ -596,9 +600,9 @@ def print_results(args, model: str, engine, height: int, width: int, bare_fps: f
     )
     print_table(
         f"A camera at the bare engine's rate ({bare_fps:.1f} Hz), never waiting for the node",
-        ["variant", "outputs/s", "node / bare (≥ 0.85)", "frames served", "node CPU cores", "client CPU cores"],
+        ["variant", "frames served = node / bare (≥ 0.85)", "node CPU cores", "client CPU cores"],
         [
-            [name, r["camera_fps"], r["camera_over_bare"], r["camera_served_fraction"], r["camera_node_cpu_cores"], r["camera_client_cpu_cores"]]
+            [name, r["camera_served_fraction"], r["camera_node_cpu_cores"], r["camera_client_cpu_cores"]]
             for name, r in results.items()
         ],
     )

@@ -40,6 +40,7 @@ from .inputs import frame_limits, frame_to_rgb, input_endpoint
 from .outputs import OUTPUTS, message_type
 from .publishing import FramePublisher
 from .lifecycle_guard import guard_change_state
+from .middleware import use_node_profile
 from .pipeline import ServingPipeline
 from .qos import make_qos
 from .serving import (
@@ -343,7 +344,8 @@ class PerceptionNode(LifecycleNode):
         model = engine.name if engine is not None else "(not loaded)"
         backend = engine.backend_name if engine is not None else self._values["backend"]
         extra = {"device": device, "model": model, "backend": backend, "output_resolution": self._values["output_resolution"],
-                 "input_transport": self._values["input_transport"], "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)")}
+                 "input_transport": self._values["input_transport"], "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+                 "fastdds_profile": os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE", "(unset)")}
         if self.last_transition_error:
             extra["last_transition_error"] = self.last_transition_error
         array = diagnostics.build(
@@ -372,10 +374,12 @@ class PerceptionNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     keep_frame_buffers_in_heap()  # process-wide, so here and not in the node (which may share a process)
+    profile = use_node_profile()  # before rclpy.init, when Fast DDS reads its profile
     rclpy.init(args=args)
     node = None
     try:
         node = PerceptionNode()
+        node.get_logger().info(profile)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
