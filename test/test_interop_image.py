@@ -4,7 +4,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mtl_perception.interop.image import ImageFormatError, array_to_fields, fill_image, image_to_array, image_to_rgb
+from mtl_perception.interop.image import (
+    ImageFormatError,
+    array_to_fields,
+    compressed_to_rgb,
+    decode_compressed,
+    fill_image,
+    image_to_array,
+    image_to_rgb,
+)
 
 
 def msg(height, width, encoding, step, data, is_bigendian=0):
@@ -92,3 +100,37 @@ def test_encode_fields_and_fill_image():
     np.testing.assert_array_equal(image_to_array(target), normals)
     with pytest.raises(ImageFormatError):
         fill_image(SimpleNamespace(), normals, "rgb8")
+
+
+def _encoded(fmt: str, image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    ok, data = cv2.imencode(f".{'jpg' if fmt == 'jpeg' else fmt}", image)
+    assert ok
+    return data.reshape(-1)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+@pytest.mark.parametrize("channels", [3, 1])
+def test_compressed_decodes_straight_to_rgb_as_opencvs_bgr_reversed(fmt, channels):
+    """Decoding into RGB gives exactly OpenCV's BGR decode with the channels reversed (the second method)."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (48, 64, channels), dtype=np.uint8)
+    data = _encoded(fmt, image if channels == 3 else image[:, :, 0])
+    reference = cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
+    np.testing.assert_array_equal(decode_compressed(data), reference)
+    np.testing.assert_array_equal(decode_compressed(data, channel_order="bgr"), reference[:, :, ::-1])
+
+
+def test_compressed_rgb8_payload_and_bad_input():
+    """`... compressed rgb8`: the encoder was handed RGB as BGR, so OpenCV's BGR decode is the RGB frame."""
+    rgb = np.random.default_rng(3).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    data = _encoded("png", rgb)  # RGB bytes encoded as if BGR: what such a driver sends
+    np.testing.assert_array_equal(compressed_to_rgb("rgb8; png compressed rgb8", bytes(data)), rgb)
+    np.testing.assert_array_equal(compressed_to_rgb("rgb8; png compressed bgr8", bytes(data)), rgb[:, :, ::-1])
+    assert decode_compressed(b"") is None
+    assert decode_compressed(b"\x89PNG not really") is None
+    with pytest.raises(ValueError, match="channel_order"):
+        decode_compressed(bytes(data), channel_order="rgba")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..interop.camera_info import IDENTITY_R, pinhole_k, pinhole_p
-from ..interop.image import ImageFormatError, array_to_fields, decode_compressed, encode_compressed, image_to_array, image_to_rgb
+from ..interop.image import ImageFormatError, array_to_fields, compressed_to_rgb, encode_compressed, image_to_array, image_to_rgb
 from ..interop.pointcloud import fill_point_cloud
 from ..interop.stamps import split_ns, stamp_to_ns
 from .io import BagFormatError, typestore
@@ -102,12 +102,10 @@ def decode_rgb(msg: Any, msgtype: str) -> np.ndarray:
         except ImageFormatError as err:
             raise BagFormatError(f"camera image at stamp {stamp_to_ns(msg.header)}: {err}") from err
     if msgtype == COMPRESSED_IMAGE:
-        rgb = decode_compressed(msg.data)
-        if rgb is None:
-            raise BagFormatError(
-                f"compressed image at stamp {stamp_to_ns(msg.header)} (format {msg.format!r}) cannot be decoded"
-            )
-        return rgb
+        try:
+            return compressed_to_rgb(msg.format, msg.data)  # the node's rule for the channel order
+        except ImageFormatError as err:
+            raise BagFormatError(f"compressed image at stamp {stamp_to_ns(msg.header)}: {err}") from err
     raise BagFormatError(f"{msgtype} is not a camera image type (expected one of {', '.join(CAMERA_IMAGE_TYPES)})")
 
 
