@@ -116,6 +116,11 @@ SUITES: dict[str, dict[str, Variant]] = {
         "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
         "raw, all outputs, Fast DDS defaults": Variant(outputs=ALL_IMAGE_OUTPUTS, env={OPT_OUT_VARIABLE: "off"}),
     },
+    # Issue 16: the traced network runs without the GIL; eager torch takes it back between ops.
+    "backends": {
+        f"raw, all outputs, {backend}": Variant(outputs=ALL_IMAGE_OUTPUTS, params={"backend": backend})
+        for backend in ("torchscript", "torch_channels_last")
+    },
     # Issue 17: the semantic cloud's cost.
     "points": {
         "node, camera_info": Variant(camera_info=True),
@@ -317,7 +322,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--suite", choices=sorted(SUITES), default="threads",
                         help="node variants side by side: threads (OpenMP settings), outputs (raw/jpeg input, all or "
                              "labels + depth subscribed; issue 16), publication (Fast DDS sync/async; issue 16), workers (2 or 1 inference "
-                             "workers, all outputs; issue 16), middleware (node's Fast DDS profile or Fast DDS defaults; issue 16), points (without/with a points subscriber; issue 17)")
+                             "workers, all outputs; issue 16), middleware (node's Fast DDS profile or Fast DDS defaults; issue 16), backends (torchscript or eager channels_last; issue 16), points (without/with a points subscriber; issue 17)")
     parser.add_argument("--profile", default="", help="directory: run each node under py-spy (every thread, idle included) "
                         "and write its raw samples there; CPU figures then include py-spy and are not comparable")
     parser.add_argument("--out")

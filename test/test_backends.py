@@ -7,7 +7,8 @@ import torch
 
 from mtl_perception.model import MultiTaskNet, NetConfig, collapse
 from mtl_perception.runtime import Engine, load_artifact, save_artifact
-from mtl_perception.runtime.backends import candidate_backends, compare_outputs, make_backend, select_backend
+from mtl_perception.model.network import ARCHITECTURES
+from mtl_perception.runtime.backends import BackendUnavailable, candidate_backends, compare_outputs, make_backend, select_backend
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,33 @@ def test_engine_with_auto_backend_predicts_like_torch(artifact) -> None:
     a, b = auto.predict(rgb), plain.predict(rgb)
     assert np.allclose(a.depth, b.depth, rtol=1e-3, atol=1e-4)
     assert (a.segmentation == b.segmentation).mean() >= 0.99
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_torchscript_traces_every_architecture(arch) -> None:
+    """The trace keeps the eager graph: same outputs on a new input, at the traced size only."""
+    torch.manual_seed(0)
+    model = collapse(MultiTaskNet(NetConfig(num_classes=3, base_channels=(8, 16), task_layers=1, arch=arch)), fuse_bn=True).eval()
+    backend = make_backend("torchscript", model, torch.device("cpu"), (24, 40))
+    image = torch.randn(1, 3, 24, 40, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        eager, traced = model(image), backend(image)
+    assert set(traced) == set(eager)
+    for task in eager:
+        torch.testing.assert_close(traced[task], eager[task], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"traced at \(24, 40\), got an input of \(32, 40\)"):
+        backend(torch.randn(1, 3, 32, 40))
+
+
+def test_untraceable_model_is_a_clear_backend_error(artifact, monkeypatch) -> None:
+    model, _ = load_artifact(artifact)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("tracer says no")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    with pytest.raises(BackendUnavailable, match="cannot trace the model to TorchScript: RuntimeError: tracer says no"):
+        make_backend("torchscript", model, torch.device("cpu"), (32, 48))
 
 
 def test_backend_errors(artifact) -> None:

@@ -425,7 +425,8 @@ def test_validation_table_without_ros():
     assert "restart the node" in params.validate("autostart", False, "active", current)
     assert params.first_problem(dict(current, overlay_alpha=1.5)) == "overlay_alpha must be in [0.0, 1.0], got 1.5"
     assert params.first_problem(dict(current, max_depth=5)) is None  # an integer for a float
-    assert params.backend_for("auto") == "torch_channels_last" and params.backend_for("onnxruntime") == "onnxruntime"
+    assert params.backend_for("auto") == "torchscript" and params.backend_for("auto", "cuda") == "torch_channels_last"
+    assert params.backend_for("onnxruntime") == "onnxruntime" and params.backend_for("torch", "cuda") == "torch"
 
     assert params.validate("device", "cuda:1", "unconfigured") is None
     assert "cuda:N" in params.validate("device", "cuda:x", "unconfigured")
@@ -499,6 +500,35 @@ def test_lifecycle_transitions(ros, artifact):
         node.shutdown_serving()
         node.destroy_node()
         probe.destroy_node()
+
+
+def test_auto_backend_traces_or_falls_back_to_eager(ros, artifact, monkeypatch):
+    """backend auto on CPU serves the traced network; a model the tracer rejects gets eager channels_last."""
+    import torch
+    from rclpy.lifecycle import TransitionCallbackReturn as R
+    from rclpy.parameter import Parameter
+
+    from mtl_perception.ros.node import PerceptionNode
+
+    overrides = [Parameter("autostart", value=False), Parameter("model_path", value=str(artifact)), Parameter("device", value="cpu")]
+    node = PerceptionNode(namespace="/auto_backend", parameter_overrides=overrides)
+    try:
+        assert node.trigger_configure() == R.SUCCESS and node.engine.backend_name == "torchscript"
+        assert node.trigger_cleanup() == R.SUCCESS
+
+        def refuse(*args, **kwargs):
+            raise RuntimeError("tracer says no")
+
+        monkeypatch.setattr(torch.jit, "trace", refuse)
+        assert node.trigger_configure() == R.SUCCESS and node.engine.backend_name == "torch_channels_last"
+        assert node.trigger_cleanup() == R.SUCCESS
+        # asked for by name, it is not swapped: configure fails and says why
+        assert node.set_parameters([Parameter("backend", value="torchscript")])[0].successful
+        assert node.trigger_configure() == R.FAILURE
+        assert "cannot trace the model to TorchScript: RuntimeError: tracer says no" in node.last_transition_error
+    finally:
+        node.shutdown_serving()
+        node.destroy_node()
 
 
 def test_transport_and_depth_encoding_parameters_validated():

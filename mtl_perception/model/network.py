@@ -92,7 +92,8 @@ class SegNetTrunk(nn.Module):
         pooled = []
         for stage in self.encoder:
             x = stage(x)
-            size = x.shape[-2:]
+            # Plain ints: a traced graph (the torchscript backend) keeps them as constants.
+            size = (int(x.shape[-2]), int(x.shape[-1]))
             x, indices = F.max_pool2d(x, 2, 2, return_indices=True)
             pooled.append((indices, size))
         for stage, (indices, size) in zip(self.decoder, reversed(pooled)):

@@ -31,6 +31,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ..runtime import default_model_path, load_engine, resolve_device
+from ..runtime.backends import BackendUnavailable
 from .. import colors
 from ..interop.camera_info import validate_intrinsics
 from ..interop.image import ImageFormatError
@@ -182,9 +183,10 @@ class PerceptionNode(LifecycleNode):
         plan = plan_inference(self._values["inference_workers"], device.type, os.cpu_count() or 1)
         self._start_workers(plan)
         path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
-        self.get_logger().info(f"configuring: loading {path} on {device}, backend {params.backend_for(self._values['backend'])}")
+        backend = params.backend_for(self._values["backend"], device.type)
+        self.get_logger().info(f"configuring: loading {path} on {device}, backend {backend}")
         try:
-            engine = self._inference.submit(self._load_engine, path).result()
+            engine = self._inference.submit(self._load_engine, path, backend).result()
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
         if self._values["warmup_iterations"]:  # the first passes on each thread are slow, not only the first overall
@@ -209,9 +211,14 @@ class PerceptionNode(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
-    def _load_engine(self, path: Path) -> Any:
-        backend = params.backend_for(self._values["backend"])
-        engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=backend)
+    def _load_engine(self, path: Path, backend: str) -> Any:
+        try:
+            engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=backend)
+        except BackendUnavailable as exc:
+            if self._values["backend"] != "auto":
+                raise
+            self.get_logger().warn(f"backend auto: {exc}; using {params.AUTO_FALLBACK_BACKEND}")
+            engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=params.AUTO_FALLBACK_BACKEND)
         if self._values["warmup_iterations"]:
             self.get_logger().info(f"configuring: model loaded, {self._values['warmup_iterations']} warm-up passes")
             engine.warmup(self._values["warmup_iterations"])

@@ -12,6 +12,7 @@ import logging
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -21,7 +22,12 @@ from ..cpu_threads import idle_threads_spin
 from ..model import MultiTaskNet
 
 LOG = logging.getLogger(__name__)
-BACKEND_NAMES: tuple[str, ...] = ("torch", "torch_channels_last", "torch_fp16", "onnxruntime")
+BACKEND_NAMES: tuple[str, ...] = ("torch", "torch_channels_last", "torch_fp16", "torchscript", "onnxruntime")
+TRACE_WARMUP_CALLS = 3  # TorchScript's profiling executor optimises a graph on its first calls
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend that cannot be built for this model or this torch (the caller may pick another)."""
 
 
 class Backend(Protocol):
@@ -44,6 +50,36 @@ class TorchBackend:
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(image.to(self.dtype).contiguous(memory_format=self.memory_format))
+
+
+class TorchScriptBackend:
+    """The model traced to TorchScript (channels_last, fp32): the forward pass runs without the GIL.
+
+    Eager torch takes the GIL back between every op; beside the node's publisher and executor
+    threads that wait was most of a frame. The trace is fixed to `input_size`, which the engine's
+    preprocessing always produces. torch 2.13 marks tracing deprecated; the eager backends stay.
+    """
+
+    def __init__(self, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int]) -> None:
+        self.name, self.dtype, self.input_size = "torchscript", torch.float32, tuple(input_size)
+        model = model.to(device=device, dtype=torch.float32, memory_format=torch.channels_last).eval()
+        example = torch.zeros(1, model.config.in_channels, *input_size, device=device).contiguous(memory_format=torch.channels_last)
+        with warnings.catch_warnings():
+            # Sizes become constants (fine for a fixed input size); tracing itself is deprecated.
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            try:
+                with torch.no_grad():
+                    self.module = torch.jit.trace(model, example, strict=False, check_trace=False)
+                    for _ in range(TRACE_WARMUP_CALLS):  # before two inference threads could optimise it at once
+                        self.module(example)
+            except Exception as exc:  # a model or a torch the tracer cannot handle
+                raise BackendUnavailable(f"cannot trace the model to TorchScript: {type(exc).__name__}: {exc}") from exc
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if tuple(image.shape[-2:]) != self.input_size:
+            raise ValueError(f"torchscript backend traced at {self.input_size}, got an input of {tuple(image.shape[-2:])}")
+        return self.module(image.float().contiguous(memory_format=torch.channels_last))
 
 
 class OnnxRuntimeBackend:
@@ -90,13 +126,15 @@ def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_siz
         return TorchBackend(model, device, channels_last=True)
     if name == "torch_fp16":
         return TorchBackend(model, device, channels_last=True, half=True)
+    if name == "torchscript":
+        return TorchScriptBackend(model, device, input_size)
     if name == "onnxruntime":
         return OnnxRuntimeBackend(model, device, input_size)
     raise ValueError(f"unknown backend {name!r}; choose 'auto' or one of {BACKEND_NAMES}")
 
 
 def candidate_backends(device: torch.device) -> list[str]:
-    names = ["torch", "torch_channels_last"]
+    names = ["torch", "torch_channels_last", "torchscript"]
     if device.type == "cuda":
         names.append("torch_fp16")
     try:
