@@ -79,6 +79,24 @@ def test_untraceable_model_is_a_clear_backend_error(artifact, monkeypatch) -> No
         make_backend("torchscript", model, torch.device("cpu"), (32, 48))
 
 
+def test_trace_that_does_not_reproduce_the_model_is_refused(artifact, monkeypatch) -> None:
+    """A trace records one path; one whose outputs differ from the eager model must not serve."""
+    model, _ = load_artifact(artifact)
+    real_trace = torch.jit.trace
+
+    class Shifted(torch.nn.Module):
+        def __init__(self, traced):
+            super().__init__()
+            self.traced = traced
+
+        def forward(self, x):
+            return {task: out + 1.0 for task, out in self.traced(x).items()}
+
+    monkeypatch.setattr(torch.jit, "trace", lambda *args, **kwargs: Shifted(real_trace(*args, **kwargs)))
+    with pytest.raises(BackendUnavailable, match="trace differs from the model"):
+        make_backend("torchscript", model, torch.device("cpu"), (32, 48))
+
+
 def test_backend_errors(artifact) -> None:
     model, meta = load_artifact(artifact)
     with pytest.raises(ValueError, match="backend must be"):

@@ -75,6 +75,16 @@ class TorchScriptBackend:
                         self.module(example)
             except Exception as exc:  # a model or a torch the tracer cannot handle
                 raise BackendUnavailable(f"cannot trace the model to TorchScript: {type(exc).__name__}: {exc}") from exc
+        self._check_against(model, example)
+
+    def _check_against(self, model: MultiTaskNet, example: torch.Tensor) -> None:
+        """A trace records one path through forward; refuse it if it does not reproduce the model."""
+        generator = torch.Generator().manual_seed(0)
+        probe = torch.randn(example.shape, generator=generator).to(example.device).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            rel, agreement = compare_outputs(self.module(probe), model(probe))
+        if not (rel <= FP32_TOLERANCE.max_rel_error and agreement >= FP32_TOLERANCE.min_label_agreement):
+            raise BackendUnavailable(f"the TorchScript trace differs from the model (max rel. error {rel:.2e}, label agreement {agreement:.4f})")
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         if tuple(image.shape[-2:]) != self.input_size:
