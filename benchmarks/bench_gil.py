@@ -8,7 +8,9 @@ backend that takes the GIL back between ops waits for those threads at every op 
 input size, on one torch thread as each of the node's inference workers does, while a second
 thread counts in pure Python. Reported per backend, in one run: passes/s beside the counter
 over passes/s alone, and the counter's rate over its rate alone. Eager torch versus a backend
-whose forward pass runs without the GIL (issue 16).
+whose forward pass runs without the GIL (issue 16). Then whole frames the same way:
+`Engine.predict` on a `--camera` frame, where the torchscript engine also runs pre- and
+post-processing as one traced graph (runtime/frame_graphs.py).
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import hardware, print_table, write_json  # noqa: E402
 
-from mtl_perception.runtime import default_model_path, load_artifact  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mtl_perception.runtime import Engine, default_model_path, load_artifact  # noqa: E402
 from mtl_perception.runtime.backends import make_backend  # noqa: E402
 
 BACKENDS = ("torch_channels_last", "torchscript")
@@ -70,6 +74,7 @@ def main() -> int:
     parser.add_argument("--model", help="deploy artifact (default: bundled model)")
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--trials", type=int, default=3, help="alternating trials; medians reported")
+    parser.add_argument("--camera", default="480x640", help="camera frame HxW for the Engine.predict rows")
     parser.add_argument("--out")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -77,16 +82,22 @@ def main() -> int:
     model, meta = load_artifact(args.model or default_model_path())
     size = (meta.input_height, meta.input_width)
     image = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
+    height, width = (int(v) for v in args.camera.split("x"))
+    rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     backends = {name: make_backend(name, model, torch.device("cpu"), size) for name in BACKENDS}
+    runs = {f"network, {name}": (lambda b=b: b(image)) for name, b in backends.items()}
+    for name in BACKENDS:
+        engine = Engine(model, meta, device="cpu", backend=name)
+        runs[f"Engine.predict {height}x{width}, {name}"] = lambda e=engine: e.predict(rgb)
     counter_alone = statistics.median(counter_rate(args.seconds) for _ in range(args.trials))
     results: dict[str, dict] = {}
     with torch.inference_mode():
-        samples = {name: {"alone": [], "beside": [], "counter": []} for name in backends}
-        for _ in range(args.trials):  # alternate, so load drift hits every backend alike
-            for name, backend in backends.items():
-                backend(image)
-                samples[name]["alone"].append(passes_per_second(lambda: backend(image), args.seconds, False)[0])
-                fps, count = passes_per_second(lambda: backend(image), args.seconds, True)
+        samples = {name: {"alone": [], "beside": [], "counter": []} for name in runs}
+        for _ in range(args.trials):  # alternate, so load drift hits every variant alike
+            for name, run in runs.items():
+                run()
+                samples[name]["alone"].append(passes_per_second(run, args.seconds, False)[0])
+                fps, count = passes_per_second(run, args.seconds, True)
                 samples[name]["beside"].append(fps)
                 samples[name]["counter"].append(count / counter_alone)
     for name, sample in samples.items():
@@ -95,10 +106,10 @@ def main() -> int:
                          "python_thread_over_alone": statistics.median(sample["counter"]), "trials": sample}
     rows = [[n, r["passes_per_s_alone"], r["passes_per_s_beside_python"], r["beside_over_alone"], r["python_thread_over_alone"]]
             for n, r in results.items()]
-    print_table(f"Forward passes at {size[0]}x{size[1]}, one torch thread, beside a pure-Python thread",
-                ["backend", "passes/s alone", "beside Python", "ratio", "Python thread's rate over alone"], rows)
-    write_json(args.out, {"hardware": hardware(), "cores": os.cpu_count(), "input_size": list(size),
-                          "switch_interval_s": sys.getswitchinterval(), "backends": results})
+    print_table(f"Network passes at {size[0]}x{size[1]} and whole frames, one torch thread, beside a pure-Python thread",
+                ["what runs", "passes/s alone", "beside Python", "ratio", "Python thread's rate over alone"], rows)
+    write_json(args.out, {"hardware": hardware(), "cores": os.cpu_count(), "input_size": list(size), "camera": [height, width],
+                          "switch_interval_s": sys.getswitchinterval(), "variants": results})
     return 0
 
 

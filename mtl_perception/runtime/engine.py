@@ -11,8 +11,9 @@ from torch.nn import functional as F
 from ..model import MultiTaskNet
 from ..model.network import unit_vectors
 from .artifact import ArtifactMeta, load_artifact
-from .backends import BACKEND_NAMES, BackendCheck, make_backend, select_backend
+from .backends import BACKEND_NAMES, Backend, BackendCheck, make_backend, select_backend
 from .device import resolve_device
+from .frame_graphs import FrameGraphs
 
 
 class InputError(ValueError):
@@ -83,6 +84,8 @@ class Engine:
         # (x/255 − mean)/std as one multiply-add per pixel.
         self._scale = (1.0 / (255.0 * std)).reshape(1, 3, 1, 1).to(self.device)
         self._shift = (-mean / std).reshape(1, 3, 1, 1).to(self.device)
+        # With the traced network, the whole frame runs as one traced graph too (frame_graphs.py).
+        self._graphs = FrameGraphs(self.frame_maps, self.backend.model, self.backend) if self.backend.name == "torchscript" else None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -102,7 +105,12 @@ class Engine:
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """uint8 H×W×3 → normalised 1×3×h×w at the network's input size, on the device."""
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
+        return self._normalise(self._to_device(rgb))
+
+    def _to_device(self, rgb: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
+
+    def _normalise(self, image: torch.Tensor) -> torch.Tensor:
         image = image.permute(2, 0, 1).unsqueeze(0).float()
         size = self.input_size
         if tuple(image.shape[-2:]) != size:
@@ -123,17 +131,29 @@ class Engine:
         """
         rgb = validate_rgb(rgb)
         size = tuple(rgb.shape[:2]) if output_size is None else tuple(output_size)
-        return self.postprocess(self._run(rgb), size, confidence=confidence)
+        image = self._to_device(rgb)
+        if self._graphs is not None:
+            return to_prediction(self._graphs(image, size, confidence))
+        return to_prediction(self.frame_maps(image, size, confidence, self.backend))
+
+    def frame_maps(self, image: torch.Tensor, size: tuple[int, int], confidence: bool, network: Backend) -> dict[str, torch.Tensor]:
+        """uint8 H×W×3 on the device → every output map at `size`, on the device (tensor ops only)."""
+        raw = network(self._normalise(image))
+        return self.output_maps({task: out.float() for task, out in raw.items()}, size, confidence=confidence)
 
     def _run(self, rgb: np.ndarray) -> dict[str, torch.Tensor]:
         return {task: out.float() for task, out in self.backend(self.preprocess(rgb)).items()}
 
     def postprocess(self, outputs: dict[str, torch.Tensor], size: tuple[int, int], *, confidence: bool = True) -> Prediction:
         """Resize network outputs to `size` on the device, then copy each map to host once."""
+        return to_prediction(self.output_maps(outputs, size, confidence=confidence))
+
+    def output_maps(self, outputs: dict[str, torch.Tensor], size: tuple[int, int], *, confidence: bool = True) -> dict[str, torch.Tensor]:
+        """Network outputs → H×W label/confidence/depth and H×W×3 normal maps at `size`, on the device."""
         resize = tuple(next(iter(outputs.values())).shape[-2:]) != size
-        fields: dict[str, np.ndarray] = {}
+        fields: dict[str, torch.Tensor] = {}
         if "segmentation" in outputs:
-            fields.update(segmentation_maps(outputs["segmentation"], size if resize else None, confidence=confidence))
+            fields.update(segmentation_tensors(outputs["segmentation"], size if resize else None, confidence=confidence))
         continuous = [task for task in ("depth", "normals") if task in outputs]
         if continuous:
             # Depth and normals share one bilinear resize, as channels of one tensor.
@@ -142,14 +162,14 @@ class Engine:
                 stacked = F.interpolate(stacked, size=size, mode="bilinear", align_corners=False)
             channel = 0
             if "depth" in outputs:
-                fields["depth"] = stacked[0, 0].cpu().numpy()
+                fields["depth"] = stacked[0, 0].contiguous()
                 channel = 1
             if "normals" in outputs:
                 normals = stacked[:, channel : channel + 3]
                 if resize:
                     normals = unit_vectors(normals)
-                fields["normals"] = normals[0].permute(1, 2, 0).contiguous().cpu().numpy()
-        return Prediction(**fields)
+                fields["normals"] = normals[0].permute(1, 2, 0).contiguous()
+        return fields
 
     def warmup(self, iterations: int = 2) -> None:
         frame = np.zeros((*self.input_size, 3), dtype=np.uint8)
@@ -157,7 +177,17 @@ class Engine:
             self.predict(frame)
 
 
+def to_prediction(maps: dict[str, torch.Tensor]) -> Prediction:
+    """Each map copied to host once."""
+    return Prediction(**{name: value.cpu().numpy() for name, value in maps.items()})
+
+
 def segmentation_maps(logits: torch.Tensor, size: tuple[int, int] | None, *, confidence: bool = True) -> dict[str, np.ndarray]:
+    """segmentation_tensors on the host, as numpy."""
+    return {key: value.cpu().numpy() for key, value in segmentation_tensors(logits, size, confidence=confidence).items()}
+
+
+def segmentation_tensors(logits: torch.Tensor, size: tuple[int, int] | None, *, confidence: bool = True) -> dict[str, torch.Tensor]:
     """Labels (uint8 argmax) and, when asked, confidence (max softmax probability) of 1×C×h×w logits.
 
     Both are resized to `size` (None = keep) by nearest neighbour, so every pixel's confidence is
@@ -171,7 +201,7 @@ def segmentation_maps(logits: torch.Tensor, size: tuple[int, int] | None, *, con
         maps["confidence"] = torch.softmax(logits, 1).amax(1, keepdim=True)
     if size is not None:
         maps = {key: F.interpolate(value, size=size, mode="nearest-exact") for key, value in maps.items()}
-    return {key: value[0, 0].contiguous().cpu().numpy() for key, value in maps.items()}
+    return {key: value[0, 0].contiguous() for key, value in maps.items()}
 
 
 def load_engine(path: str | os.PathLike[str], device: str = "auto", half: bool = False, backend: str = "torch") -> Engine:

@@ -1,0 +1,105 @@
+"""Whole-frame graphs: normalise → network → output maps traced as one call per camera size.
+
+Eager torch takes the GIL back between ops; on a CPU shared with a ROS executor and publisher,
+pre- and post-processing at camera resolution waited for it at each of their ops (a 23 ms
+predict took 166 ms beside a busy Python thread). A traced graph runs the frame without the GIL.
+Graphs are keyed by (input shape, output size, confidence) and kept for the few most recent keys.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+from torch import nn
+
+LOG = logging.getLogger(__name__)
+GRAPH_CAPACITY = 4  # camera sizes × confidence on/off a node sees at once
+WARMUP_CALLS = 2  # TorchScript's profiling executor optimises a graph on its first calls
+REL_TOLERANCE = 1e-5  # the graph runs the same ops as eager; only fused kernels may round apart
+
+Network = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+FrameMaps = Callable[[torch.Tensor, tuple[int, int], bool, Network], dict[str, torch.Tensor]]
+Key = tuple[tuple[int, ...], tuple[int, int], bool]
+
+
+class TracedFrame(nn.Module):
+    """One key's frame as a module, so the tracer sees the eager network as its submodule."""
+
+    def __init__(self, frame_maps: FrameMaps, model: nn.Module, size: tuple[int, int], confidence: bool) -> None:
+        super().__init__()
+        self.model = model
+        self._frame_maps, self._size, self._confidence = frame_maps, size, confidence
+
+    def network(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._frame_maps(image, self._size, self._confidence, self.network)
+
+
+class FrameGraphs:
+    """Runs `frame_maps(image, size, confidence, network)` through a graph traced for its key.
+
+    `model` is the eager network (channels_last) the graphs are traced through; `network` is
+    what the eager fallback calls, for a key the tracer could not handle or reproduce.
+    """
+
+    def __init__(self, frame_maps: FrameMaps, model: nn.Module, network: Network, capacity: int = GRAPH_CAPACITY) -> None:
+        self._frame_maps, self._model, self._network, self._capacity = frame_maps, model, network, capacity
+        self._graphs: OrderedDict[Key, Callable[[torch.Tensor], dict[str, torch.Tensor]] | None] = OrderedDict()
+        self._lock = threading.Lock()  # one worker traces a new key; the other waits for it
+
+    def __len__(self) -> int:
+        return len(self._graphs)
+
+    def __call__(self, image: torch.Tensor, size: tuple[int, int], confidence: bool) -> dict[str, torch.Tensor]:
+        key: Key = (tuple(image.shape), tuple(size), bool(confidence))
+        with self._lock:
+            if key in self._graphs:
+                self._graphs.move_to_end(key)
+            else:
+                self._graphs[key] = self._trace(image, key)
+                while len(self._graphs) > self._capacity:
+                    self._graphs.popitem(last=False)
+            graph = self._graphs[key]
+        return graph(image) if graph is not None else self._frame_maps(image, size, confidence, self._network)
+
+    def _trace(self, image: torch.Tensor, key: Key) -> Callable[[torch.Tensor], dict[str, torch.Tensor]] | None:
+        _, size, confidence = key
+        frame = TracedFrame(self._frame_maps, self._model, size, confidence).eval()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # sizes are constants per key
+                warnings.simplefilter("ignore", category=DeprecationWarning)
+                graph = torch.jit.trace(frame, image, strict=False, check_trace=False)
+                for _ in range(WARMUP_CALLS):
+                    traced = graph(image)
+        except Exception as exc:  # noqa: BLE001 - a frame the tracer cannot handle is served eagerly
+            LOG.warning("frame graph for %s not traced (%s: %s); serving it eagerly", key, type(exc).__name__, exc)
+            return None
+        with torch.no_grad():
+            eager = self._frame_maps(image, size, confidence, self._network)
+        if not agrees(traced, eager):
+            LOG.warning("frame graph for %s differs from eager torch; serving it eagerly", key)
+            return None
+        return graph
+
+
+def agrees(traced: dict[str, torch.Tensor], eager: dict[str, torch.Tensor]) -> bool:
+    """Same maps: labels equal, every float map within REL_TOLERANCE of its largest value."""
+    if traced.keys() != eager.keys():
+        return False
+    for name, ref in eager.items():
+        out = traced[name]
+        if out.shape != ref.shape or out.dtype != ref.dtype:
+            return False
+        if not ref.is_floating_point():
+            if not torch.equal(out, ref):
+                return False
+        elif (out - ref).abs().max() > REL_TOLERANCE * ref.abs().max().clamp_min(1.0):
+            return False
+    return True
