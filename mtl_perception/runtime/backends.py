@@ -62,8 +62,8 @@ class TorchScriptBackend:
 
     def __init__(self, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int]) -> None:
         self.name, self.dtype, self.input_size = "torchscript", torch.float32, tuple(input_size)
-        self.model = model.to(device=device, dtype=torch.float32, memory_format=torch.channels_last).eval()  # whole-frame graphs trace it
-        model = self.model
+        model = model.to(device=device, dtype=torch.float32, memory_format=torch.channels_last).eval()
+        self.model = model  # the eager network, which the engine's whole-frame graphs trace through
         example = torch.zeros(1, model.config.in_channels, *input_size, device=device).contiguous(memory_format=torch.channels_last)
         with warnings.catch_warnings():
             # Sizes become constants (fine for a fixed input size); tracing itself is deprecated.

@@ -11,9 +11,9 @@ from torch.nn import functional as F
 from ..model import MultiTaskNet
 from ..model.network import unit_vectors
 from .artifact import ArtifactMeta, load_artifact
-from .backends import BACKEND_NAMES, Backend, BackendCheck, make_backend, select_backend
+from .backends import BACKEND_NAMES, BackendCheck, make_backend, select_backend
 from .device import resolve_device
-from .frame_graphs import FrameGraphs
+from .frame_graphs import FrameGraphs, Network
 
 
 class InputError(ValueError):
@@ -136,7 +136,7 @@ class Engine:
             return to_prediction(self._graphs(image, size, confidence))
         return to_prediction(self.frame_maps(image, size, confidence, self.backend))
 
-    def frame_maps(self, image: torch.Tensor, size: tuple[int, int], confidence: bool, network: Backend) -> dict[str, torch.Tensor]:
+    def frame_maps(self, image: torch.Tensor, size: tuple[int, int], confidence: bool, network: Network) -> dict[str, torch.Tensor]:
         """uint8 H×W×3 on the device → every output map at `size`, on the device (tensor ops only)."""
         raw = network(self._normalise(image))
         return self.output_maps({task: out.float() for task, out in raw.items()}, size, confidence=confidence)

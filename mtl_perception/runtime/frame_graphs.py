@@ -1,8 +1,9 @@
 """Whole-frame graphs: normalise → network → output maps traced as one call per camera size.
 
 Eager torch takes the GIL back between ops; on a CPU shared with a ROS executor and publisher,
-pre- and post-processing at camera resolution waited for it at each of their ops (a 23 ms
-predict took 166 ms beside a busy Python thread). A traced graph runs the frame without the GIL.
+pre- and post-processing at camera resolution waited for it at each of their ops (eager
+`Engine.predict` at 480x640 kept 0.04 of its rate beside a busy Python thread, the traced frame
+0.61: benchmarks/bench_gil.py). A traced graph runs the frame without the GIL.
 Graphs are keyed by (input shape, output size, confidence) and kept for the few most recent keys.
 """
 from __future__ import annotations
