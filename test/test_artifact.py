@@ -204,3 +204,30 @@ def test_model_info_on_an_artifact_counts_deploy_and_training_forms(tmp_path, ca
     deployed, _ = load_artifact(artifact)  # the fused network itself, counted independently of model-info
     assert f"deploy parameters (BN fused): {count_parameters(deployed):>7,}" in printed
     assert "svd_shared" in printed
+
+
+def test_read_only_frame_predicts_without_a_torch_warning(artifact) -> None:
+    """Frames from the node are read-only views of message buffers; torch warns once per process
+    for those, so this runs in a fresh interpreter, where the first such frame would warn."""
+    import subprocess
+    import sys
+
+    _, path = artifact
+    script = (
+        "import sys, warnings, numpy as np\n"
+        "from mtl_perception.runtime import load_engine\n"
+        "engine = load_engine(sys.argv[1], device='cpu')\n"
+        "rgb = np.random.default_rng(2).integers(0, 256, (32, 48, 3), dtype=np.uint8)\n"
+        "frame = rgb.copy(); frame.flags.writeable = False\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    read_only = engine.predict(frame)\n"
+        "assert not frame.flags.writeable\n"
+        "writable = engine.predict(rgb)\n"
+        "assert np.array_equal(read_only.segmentation, writable.segmentation)\n"
+        "assert np.array_equal(read_only.depth, writable.depth)\n"
+        "print(len(caught), *[str(w.message)[:80] for w in caught], sep='|')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
