@@ -116,6 +116,10 @@ def test_demo_runs_end_to_end_over_dds(tmp_path):
     camera = re.search(r"camera frames\s+(\d+)", result.stdout)
     scored = re.search(r"accuracy \((\d+) frames\) mIoU ([\d.]+)", result.stdout)
     assert camera and int(camera.group(1)) > 0, result.stdout
+    outputs = re.search(r"output frames\s+(\d+)\s+\((\d+) of the camera frames seen here", result.stdout)
+    assert outputs, result.stdout
+    seen_and_served = int(outputs.group(2))  # frames both seen here and served: in both counts
+    assert 0 < seen_and_served <= min(int(camera.group(1)), int(outputs.group(1))), result.stdout
     assert scored and int(scored.group(1)) > 0, result.stdout
     assert 0.0 <= float(scored.group(2)) <= 1.0
     assert "matched no rendered frame" not in result.stdout

@@ -137,10 +137,12 @@ def _summary(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str,
     counts, arrivals = recorder.snapshot()
     inputs, outputs = list(arrivals[INPUT_TOPIC].values()), arrivals[LATENCY_TOPIC]
     latency = [(arrived - stamp) / 1e6 for stamp, arrived in outputs.items()]
+    # The node matches the camera before this recorder does, so it serves frames never seen here.
+    served_seen = len(arrivals[INPUT_TOPIC].keys() & outputs.keys())
     return [
-        f"camera frames         {counts[INPUT_TOPIC]}  ({_rate(inputs):.1f} Hz received of {args.fps:g} Hz requested, {args.width}x{args.height})",
-        f"output frames         {counts[LATENCY_TOPIC]}  (node diagnostics: processed {diag.get('frames_processed', '?')}, "
-        f"dropped {diag.get('frames_dropped', '?')}, bad {diag.get('frames_bad', '?')})",
+        f"camera frames         {counts[INPUT_TOPIC]}  ({_rate(inputs):.1f} Hz received here of {args.fps:g} Hz requested, {args.width}x{args.height})",
+        f"output frames         {counts[LATENCY_TOPIC]}  ({served_seen} of the camera frames seen here; node diagnostics: "
+        f"processed {diag.get('frames_processed', '?')}, dropped {diag.get('frames_dropped', '?')}, bad {diag.get('frames_bad', '?')})",
         "outputs per topic     " + "  ".join(f"{topic} {counts[topic]}" for topic in OUTPUTS),
         f"output fps            {_rate(list(outputs.values())):.2f}",
         f"latency (stamp age)   p50 {percentile(latency, 50):.1f} ms   p95 {percentile(latency, 95):.1f} ms",
