@@ -78,8 +78,11 @@ def _scoring_consumer(scorer: StreamScorer) -> Any:
 
 
 @contextmanager
-def _listening(scorer: StreamScorer) -> Iterator[tuple[OutputRecorder, NodeDiagnostics]]:
-    """An rclpy context with the recorder node spinning on a thread (single-threaded executor)."""
+def _listening(scorer: StreamScorer, keep: int) -> Iterator[tuple[OutputRecorder, NodeDiagnostics]]:
+    """An rclpy context with the recorder node spinning on a thread (single-threaded executor).
+
+    The recorder keeps the stamps of the last `keep` messages per topic (the summary's counts).
+    """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSPresetProfiles, QoSProfile, ReliabilityPolicy
@@ -94,7 +97,7 @@ def _listening(scorer: StreamScorer) -> Iterator[tuple[OutputRecorder, NodeDiagn
     qos[INPUT_TOPIC].depth = 30  # best effort, as the node's input, but deep so a busy moment loses nothing
     kinds = {"Image": Image, "CameraInfo": CameraInfo, "PointCloud2": PointCloud2}
     topics = {**{topic: kinds[kind] for topic, kind in OUTPUTS.items()}, INPUT_TOPIC: Image}
-    recorder = OutputRecorder(listener, topics, qos, consume=_scoring_consumer(scorer))
+    recorder = OutputRecorder(listener, topics, qos, consume=_scoring_consumer(scorer), keep=keep)
     diagnostics = NodeDiagnostics(listener, NAMESPACE)
     executor.add_node(listener)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -125,6 +128,11 @@ def _record(args: argparse.Namespace, node: ManagedProcess, recorder: OutputReco
         while time.monotonic() - start < args.duration and node.alive() and camera.alive():
             time.sleep(0.1)
     time.sleep(1.0)  # let the last outputs drain
+
+
+def _stamps_to_keep(args: argparse.Namespace) -> int:
+    """Every stamp of the run, with room for start-up and the drain, so the summary counts all of them."""
+    return max(4096, math.ceil(2 * args.fps * (args.duration + args.startup_timeout)))
 
 
 def _rate(arrivals_ns: list[int]) -> float:
@@ -182,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         camera, frames = render_frames(args.seed, max(2, args.frames), args.height, args.width, args.fps)
         scorer = StreamScorer(frames, len(meta.class_names), max_depth=DEMO_MAX_DEPTH)
         try:
-            with _listening(scorer) as (recorder, diagnostics):
+            with _listening(scorer, _stamps_to_keep(args)) as (recorder, diagnostics):
                 _record(args, node, recorder, out_dir)
             recorder.finish(timeout=30.0)
         except ProcessError as err:
