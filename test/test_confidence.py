@@ -9,7 +9,12 @@ from mtl_perception.metrics import confidence_calibration
 from mtl_perception.model import MultiTaskNet, NetConfig
 from mtl_perception.runtime import Engine, load_artifact, save_artifact
 from mtl_perception.runtime.backends import candidate_backends
-from mtl_perception.runtime.engine import segmentation_maps
+from mtl_perception.runtime.engine import segmentation_tensors
+
+
+def segmentation_maps(logits: torch.Tensor, size, *, confidence: bool = True) -> dict[str, np.ndarray]:
+    """The engine's label and confidence maps, as numpy."""
+    return {key: value.numpy() for key, value in segmentation_tensors(logits, size, confidence=confidence).items()}
 
 
 def softmax_max(logits: np.ndarray) -> np.ndarray:

@@ -187,11 +187,6 @@ def to_prediction(maps: dict[str, torch.Tensor]) -> Prediction:
     return Prediction(**{name: value.cpu().numpy() for name, value in maps.items()})
 
 
-def segmentation_maps(logits: torch.Tensor, size: tuple[int, int] | None, *, confidence: bool = True) -> dict[str, np.ndarray]:
-    """segmentation_tensors on the host, as numpy."""
-    return {key: value.cpu().numpy() for key, value in segmentation_tensors(logits, size, confidence=confidence).items()}
-
-
 def segmentation_tensors(logits: torch.Tensor, size: tuple[int, int] | None, *, confidence: bool = True) -> dict[str, torch.Tensor]:
     """Labels (uint8 argmax) and, when asked, confidence (max softmax probability) of 1×C×h×w logits.
 
