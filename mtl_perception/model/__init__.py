@@ -2,7 +2,7 @@
 from .blocks import ExpandConv, RepVGGConv, SVDBasis, SVDConv
 from .complexity import count_macs, count_parameters
 from .layers import ConvGeometry, ConvUnit
-from .network import ARCHITECTURES, BASE_CHANNELS, TASKS, MultiTaskNet, NetConfig
+from .network import ARCHITECTURES, BASE_CHANNELS, DECODERS, TASKS, MultiTaskNet, NetConfig
 from .overparam import (
     ALTERNATING_SCHEMES,
     SCHEMES,
@@ -18,6 +18,7 @@ from .transforms import fold_svd_factors, fuse_conv_bn, pad_kernel, svd_factoriz
 __all__ = [
     "ALTERNATING_SCHEMES",
     "ARCHITECTURES",
+    "DECODERS",
     "SCHEMES",
     "SVD_INITS",
     "TASKS",

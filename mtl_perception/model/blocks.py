@@ -21,9 +21,10 @@ from .transforms import (
 
 
 class SVDBasis(nn.Module):
-    """The U (1×k, r→C_out) and V (k×1, C_in→r) factors of a spatial-SVD conv.
+    """The U (1×k, r→C_out) and V (k×1, C_in→r) factors of a spatial-SVD conv (r per group).
 
-    One basis may be referenced by several SVDConv modules (one per task), which then
+    A grouped conv (depthwise: one group per channel) factorises per group: V and U are
+    grouped convs with G·r hidden channels. One basis may be referenced by several SVDConv modules (one per task), which then
     share U and V and differ only in their diagonal m.
     """
 
@@ -35,6 +36,7 @@ class SVDBasis(nn.Module):
 
     @property
     def rank(self) -> int:
+        """Hidden channels between V and U (G·r for a grouped conv)."""
         return self.v.shape[0]
 
 
@@ -52,18 +54,19 @@ class SVDConv(nn.Module):
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, rank: int | None = None, *, balanced: bool = False) -> "SVDConv":
-        u, m, v = svd_factorize(conv.weight, rank, balanced=balanced)
+        u, m, v = svd_factorize(conv.weight, rank, balanced=balanced, groups=conv.groups)
         bias = conv.bias.detach().clone() if conv.bias is not None else None
         return cls(SVDBasis(u, v, ConvGeometry.of(conv)), m, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         g = self.geometry
         if self.folded_forward:
-            return F.conv2d(x, self.fold()[0], self.bias, stride=g.stride, padding=g.padding)
-        hidden = F.conv2d(x, self.basis.v, stride=(g.stride, 1), padding=(g.padding, 0))
+            return F.conv2d(x, self.fold()[0], self.bias, stride=g.stride, padding=g.padding, groups=g.groups)
+        hidden = F.conv2d(x, self.basis.v, stride=(g.stride, 1), padding=(g.padding, 0), groups=g.groups)
         # Scaling U's input channels by m equals scaling the hidden activations, at kernel cost.
-        scaled_u = self.basis.u * self.m.reshape(1, -1, 1, 1)
-        return F.conv2d(hidden, scaled_u, self.bias, stride=(1, g.stride), padding=(0, g.padding))
+        u = self.basis.u
+        scales = self.m.reshape(1, -1, 1, 1) if g.groups == 1 else self.m.reshape(g.groups, 1, -1).expand(-1, u.shape[0] // g.groups, -1).reshape(*u.shape[:2], 1, 1)
+        return F.conv2d(hidden, u * scales, self.bias, stride=(1, g.stride), padding=(0, g.padding), groups=g.groups)
 
     def fold(self) -> tuple[Tensor, Tensor | None]:
         return fold_svd_factors(self.basis.u, self.m, self.basis.v), self.bias
@@ -83,21 +86,24 @@ def shared_svd_convs(convs: list[nn.Conv2d], rank: int | None = None, *, balance
     geometry = ConvGeometry.of(convs[0])
     if any(ConvGeometry.of(c) != geometry for c in convs):
         raise ValueError("task-shared factorisation needs convs of identical geometry")
-    reference = convs[0].weight
+    reference, groups = convs[0].weight, geometry.groups
     if all(torch.equal(c.weight, reference) for c in convs):
-        u, m, v = svd_factorize(reference, rank, balanced=balanced)
+        u, m, v = svd_factorize(reference, rank, balanced=balanced, groups=groups)
         basis = SVDBasis(u, v, geometry)
         scales = [m.clone() for _ in convs]
     else:
-        factors = [svd_factorize(c.weight, rank, balanced=balanced) for c in convs]
-        basis = SVDBasis(torch.cat([f[0] for f in factors], 1), torch.cat([f[2] for f in factors], 0), geometry)
-        scales = []
-        offset = 0
-        for _, m, _ in factors:
-            block = torch.zeros(basis.rank, dtype=m.dtype)
-            block[offset : offset + m.numel()] = m
-            scales.append(block)
-            offset += m.numel()
+        # Stack the per-task bases inside each group; task t's m is zero outside its own block.
+        factors = [svd_factorize(c.weight, rank, balanced=balanced, groups=groups) for c in convs]
+        v_blocks = [f[2].reshape(groups, -1, *f[2].shape[1:]) for f in factors]
+        v = torch.cat(v_blocks, 1).reshape(-1, *factors[0][2].shape[1:])
+        basis = SVDBasis(torch.cat([f[0] for f in factors], 1), v, geometry)
+        total = sum(block.shape[1] for block in v_blocks)
+        scales, offset = [], 0
+        for (_, m, _), block in zip(factors, v_blocks):
+            scale = torch.zeros(groups, total, dtype=m.dtype)
+            scale[:, offset : offset + block.shape[1]] = m.reshape(groups, -1)
+            scales.append(scale.reshape(-1))
+            offset += block.shape[1]
     return [
         SVDConv(basis, scale, c.bias.detach().clone() if c.bias is not None else None)
         for c, scale in zip(convs, scales)
@@ -111,14 +117,14 @@ class RepVGGConv(nn.Module):
         super().__init__()
         self.geometry = geometry
         g = geometry
-        self.conv_kxk = nn.Conv2d(g.in_channels, g.out_channels, g.kernel_size, g.stride, g.padding, bias=False)
+        self.conv_kxk = nn.Conv2d(g.in_channels, g.out_channels, g.kernel_size, g.stride, g.padding, groups=g.groups, bias=False)
         self.bn_kxk = nn.BatchNorm2d(g.out_channels)
         if g.kernel_size > 1:
-            self.conv_1x1 = nn.Conv2d(g.in_channels, g.out_channels, 1, g.stride, 0, bias=False)
+            self.conv_1x1 = nn.Conv2d(g.in_channels, g.out_channels, 1, g.stride, 0, groups=g.groups, bias=False)
             self.bn_1x1 = nn.BatchNorm2d(g.out_channels)
         else:
             self.conv_1x1, self.bn_1x1 = None, None
-        has_identity = g.in_channels == g.out_channels and g.stride == 1
+        has_identity = g.in_channels == g.out_channels and g.stride == 1 and not g.explicit_pad
         self.bn_identity = nn.BatchNorm2d(g.out_channels) if has_identity else None
 
     @classmethod
@@ -129,10 +135,18 @@ class RepVGGConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn_kxk(self.conv_kxk(x))
         if self.conv_1x1 is not None:
-            out = out + self.bn_1x1(self.conv_1x1(x))
+            out = out + self.bn_1x1(self._branch_1x1(x))
         if self.bn_identity is not None:
             out = out + self.bn_identity(x)
         return out
+
+    def _branch_1x1(self, x: Tensor) -> Tensor:
+        g = self.geometry
+        if not g.explicit_pad:
+            return self.conv_1x1(x)
+        # x is already padded (asymmetrically): the 1×1 tap sits at the k×k kernel's centre.
+        kernel = pad_kernel(self.conv_1x1.weight, g.kernel_size)
+        return F.conv2d(x, kernel, stride=g.stride, groups=g.groups)
 
     @torch.no_grad()
     def set_output_bias(self, value: float) -> None:
@@ -149,7 +163,7 @@ class RepVGGConv(nn.Module):
             w1, b1 = fuse_conv_bn(self.conv_1x1.weight, None, self.bn_1x1)
             weight, bias = weight + pad_kernel(w1, k), bias + b1
         if self.bn_identity is not None:
-            eye = identity_kernel(self.geometry.in_channels, k, dtype=weight.dtype, device=weight.device)
+            eye = identity_kernel(self.geometry.in_channels, k, dtype=weight.dtype, device=weight.device, groups=self.geometry.groups)
             wi, bi = fuse_conv_bn(eye, None, self.bn_identity)
             weight, bias = weight + wi, bias + bi
         return weight, bias
@@ -165,9 +179,10 @@ class ExpandConv(nn.Module):
         self.geometry = geometry
         g = geometry
         wide_in, wide_out = g.in_channels * expansion, g.out_channels * expansion
-        self.expand = nn.Conv2d(g.in_channels, wide_in, 1, bias=False)
-        self.core = nn.Conv2d(wide_in, wide_out, g.kernel_size, g.stride, g.padding, bias=False)
-        self.project = nn.Conv2d(wide_out, g.out_channels, 1, bias=g.bias)
+        # A grouped conv expands within each group, so the composition stays grouped.
+        self.expand = nn.Conv2d(g.in_channels, wide_in, 1, groups=g.groups, bias=False)
+        self.core = nn.Conv2d(wide_in, wide_out, g.kernel_size, g.stride, g.padding, groups=g.groups, bias=False)
+        self.project = nn.Conv2d(wide_out, g.out_channels, 1, groups=g.groups, bias=g.bias)
         # The three convs are linear, so one folded conv gives the same function and gradients.
         self.folded_forward = False
 
@@ -180,7 +195,7 @@ class ExpandConv(nn.Module):
         if self.folded_forward:
             g = self.geometry
             weight, bias = self.fold()
-            return F.conv2d(x, weight, bias, stride=g.stride, padding=g.padding)
+            return F.conv2d(x, weight, bias, stride=g.stride, padding=g.padding, groups=g.groups)
         return self.project(self.core(self.expand(x)))
 
     @torch.no_grad()

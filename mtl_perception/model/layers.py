@@ -9,26 +9,33 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Everything needed to rebuild a plain square-kernel conv (groups = 1, dilation = 1)."""
+    """Everything needed to rebuild a plain square-kernel conv (dilation 1).
+
+    explicit_pad: the conv itself pads nothing; its ConvUnit pads the input first
+    (TensorFlow's "same" padding, asymmetric at stride 2, which pretrained TF weights expect).
+    """
 
     in_channels: int
     out_channels: int
     kernel_size: int
     stride: int = 1
     bias: bool = False
+    groups: int = 1
+    explicit_pad: bool = False
 
     @property
     def padding(self) -> int:
-        return self.kernel_size // 2
+        return 0 if self.explicit_pad else self.kernel_size // 2
 
     @classmethod
     def of(cls, conv: nn.Conv2d) -> "ConvGeometry":
         k_h, k_w = conv.kernel_size
-        if k_h != k_w or conv.groups != 1 or conv.dilation != (1, 1) or conv.stride[0] != conv.stride[1]:
-            raise ValueError(f"only square, ungrouped, undilated convs are supported, got {conv}")
-        if conv.padding != (k_h // 2, k_w // 2):
-            raise ValueError(f"expected 'same'-style padding {k_h // 2}, got {conv.padding}")
-        return cls(conv.in_channels, conv.out_channels, k_h, conv.stride[0], conv.bias is not None)
+        if k_h != k_w or conv.dilation != (1, 1) or conv.stride[0] != conv.stride[1]:
+            raise ValueError(f"only square, undilated convs are supported, got {conv}")
+        if conv.padding not in ((k_h // 2, k_w // 2), (0, 0)):
+            raise ValueError(f"expected 'same'-style padding {k_h // 2} (or 0 with an explicit pad), got {conv.padding}")
+        explicit = conv.padding == (0, 0) and k_h > 1
+        return cls(conv.in_channels, conv.out_channels, k_h, conv.stride[0], conv.bias is not None, conv.groups, explicit)
 
     def make_conv(self, *, bias: bool | None = None) -> nn.Conv2d:
         return nn.Conv2d(
@@ -37,15 +44,40 @@ class ConvGeometry:
             self.kernel_size,
             stride=self.stride,
             padding=self.padding,
+            groups=self.groups,
             bias=self.bias if bias is None else bias,
         )
 
 
+def same_padding(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "same" padding (before, after) along one axis of `size` pixels."""
+    total = max((-(-size // stride) - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
+
+
+class SamePad(nn.Module):
+    """Zero-pads the input as TensorFlow's "same" convolution does for this kernel and stride."""
+
+    def __init__(self, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Plain ints from the shape: a traced graph keeps them as constants of its input size.
+        top, bottom = same_padding(int(x.shape[-2]), self.kernel_size, self.stride)
+        left, right = same_padding(int(x.shape[-1]), self.kernel_size, self.stride)
+        return nn.functional.pad(x, (left, right, top, bottom))
+
+
+ACTIVATIONS = ("relu", "relu6")
+
+
 class ConvUnit(nn.Module):
-    """conv → BN → ReLU, the one place a trainable conv lives.
+    """[pad →] conv → BN → activation, the one place a trainable conv lives.
 
     Over-parameterisation swaps `conv` for a training block; collapsing swaps it back.
     In the deploy form (`fused=True`) BN is folded into the conv, which then has a bias.
+    tf_same: TensorFlow "same" padding (an explicit pad at stride > 1; symmetric otherwise).
     """
 
     def __init__(
@@ -55,19 +87,26 @@ class ConvUnit(nn.Module):
         kernel_size: int = 3,
         stride: int = 1,
         *,
+        groups: int = 1,
         norm: bool = True,
-        activation: bool = True,
+        activation: str | None = "relu",
+        tf_same: bool = False,
+        bn_eps: float = 1e-5,
         fused: bool = False,
     ) -> None:
         super().__init__()
+        if activation is not None and activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS} or None, got {activation!r}")
         self.has_norm = norm
-        geometry = ConvGeometry(in_channels, out_channels, kernel_size, stride, bias=fused or not norm)
+        explicit_pad = tf_same and stride > 1 and kernel_size > 1
+        geometry = ConvGeometry(in_channels, out_channels, kernel_size, stride, fused or not norm, groups, explicit_pad)
+        self.pad: nn.Module = SamePad(kernel_size, stride) if explicit_pad else nn.Identity()
         self.conv: nn.Module = geometry.make_conv()
-        self.bn: nn.Module = nn.BatchNorm2d(out_channels) if norm and not fused else nn.Identity()
-        self.act: nn.Module = nn.ReLU(inplace=True) if activation else nn.Identity()
+        self.bn: nn.Module = nn.BatchNorm2d(out_channels, eps=bn_eps) if norm and not fused else nn.Identity()
+        self.act: nn.Module = {"relu": nn.ReLU(inplace=True), "relu6": nn.ReLU6(inplace=True)}.get(activation, nn.Identity())
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(x)))
+        return self.act(self.bn(self.conv(self.pad(x))))
 
     @torch.no_grad()
     def set_output_bias(self, value: float) -> None:

@@ -1,4 +1,4 @@
-"""The compact multitask network: a shared trunk and one small branch per task."""
+"""The compact multitask network: a shared trunk and one branch per task, over a registry of encoders."""
 from __future__ import annotations
 
 import math
@@ -9,10 +9,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .efficientnet import VARIANTS as EFFICIENTNET_VARIANTS
+from .efficientnet import EfficientNetLiteEncoder
+from .fpn import FPNDecoder
 from .layers import ConvUnit
+from .resnet import ResNetDecoder, ResNetEncoder
+from .segnet import SegNetDecoder, SegNetEncoder
 
 TASKS: tuple[str, ...] = ("segmentation", "depth", "normals")
-ARCHITECTURES: tuple[str, ...] = ("segnet", "resnet")
+ARCHITECTURES: tuple[str, ...] = ("segnet", "resnet", *EFFICIENTNET_VARIANTS)
+# shared: one decoder in the trunk, small per-task heads. per_task: the trunk is the encoder
+# alone and every task has a full decoder of the same shape (room for task-specific factors).
+DECODERS: tuple[str, ...] = ("shared", "per_task")
 MIN_DEPTH_M = 1e-3  # keeps predicted depth strictly positive
 BASE_CHANNELS: tuple[int, ...] = (16, 32, 64, 128)  # stage widths at width 1.0 (MTAN's SegNet, halved)
 
@@ -27,6 +35,7 @@ class NetConfig:
     width: float = 1.0
     base_channels: tuple[int, ...] = BASE_CHANNELS
     task_layers: int = 1
+    decoder: str = "shared"
     in_channels: int = 3
     fused_bn: bool = False  # deploy form: BN folded into conv biases
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -44,6 +53,8 @@ class NetConfig:
             raise ValueError(f"width must be a positive number, got {self.width}")
         if len(self.base_channels) < 2 or min(self.base_channels) < 1:
             raise ValueError(f"base_channels needs >= 2 positive entries, got {self.base_channels}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.task_layers < 0:
             raise ValueError(f"task_layers must be >= 0, got {self.task_layers}")
         if self.in_channels < 1:
@@ -72,89 +83,49 @@ class NetConfig:
         return cls(**data)
 
 
-class SegNetTrunk(nn.Module):
-    """Compact SegNet (MTAN NYUv2 style): conv stages with max-pool indices, mirrored unpooling."""
+class Trunk(nn.Module):
+    """The shared part: the encoder, and the decoder when tasks share one (else features go to each branch)."""
 
-    def __init__(self, channels: tuple[int, ...], in_channels: int, *, fused: bool) -> None:
+    def __init__(self, encoder: nn.Module, decoder: nn.Module | None) -> None:
         super().__init__()
-        self.encoder = nn.ModuleList()
-        previous = in_channels
-        for width in channels:
-            self.encoder.append(nn.Sequential(ConvUnit(previous, width, fused=fused), ConvUnit(width, width, fused=fused)))
-            previous = width
-        self.decoder = nn.ModuleList()
-        for index in reversed(range(len(channels))):
-            width, target = channels[index], channels[max(index - 1, 0)]
-            self.decoder.append(nn.Sequential(ConvUnit(width, width, fused=fused), ConvUnit(width, target, fused=fused)))
-        self.out_channels = channels[0]
+        self.encoder = encoder
+        self.decoder = decoder
 
-    def forward(self, x: Tensor) -> Tensor:
-        pooled = []
-        for stage in self.encoder:
-            x = stage(x)
-            # Plain ints: a traced graph (the torchscript backend) keeps them as constants.
-            size = (int(x.shape[-2]), int(x.shape[-1]))
-            x, indices = F.max_pool2d(x, 2, 2, return_indices=True)
-            pooled.append((indices, size))
-        for stage, (indices, size) in zip(self.decoder, reversed(pooled)):
-            x = F.max_unpool2d(x, indices, 2, 2, output_size=size)
-            x = stage(x)
-        return x
-
-
-class ResidualBlock(nn.Module):
-    """Two 3×3 units with an identity or 1×1 projection shortcut."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int, *, fused: bool) -> None:
-        super().__init__()
-        self.conv1 = ConvUnit(in_channels, out_channels, 3, stride, fused=fused)
-        self.conv2 = ConvUnit(out_channels, out_channels, 3, activation=False, fused=fused)
-        needs_projection = stride != 1 or in_channels != out_channels
-        self.shortcut = (
-            ConvUnit(in_channels, out_channels, 1, stride, activation=False, fused=fused) if needs_projection else nn.Identity()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
-
-
-class ResNetTrunk(nn.Module):
-    """Residual encoder (stride-2 stages) and a decoder that upsamples and adds encoder skips."""
-
-    def __init__(self, channels: tuple[int, ...], in_channels: int, *, fused: bool) -> None:
-        super().__init__()
-        self.stem = ConvUnit(in_channels, channels[0], 3, fused=fused)
-        self.encoder = nn.ModuleList(
-            ResidualBlock(channels[max(i - 1, 0)], channels[i], 1 if i == 0 else 2, fused=fused) for i in range(len(channels))
-        )
-        self.lateral = nn.ModuleList(
-            ConvUnit(channels[i], channels[i - 1], 1, fused=fused) for i in reversed(range(1, len(channels)))
-        )
-        self.refine = nn.ModuleList(ConvUnit(channels[i - 1], channels[i - 1], 3, fused=fused) for i in reversed(range(1, len(channels))))
-        self.out_channels = channels[0]
-
-    def forward(self, x: Tensor) -> Tensor:
-        skips = []
-        x = self.stem(x)
-        for block in self.encoder:
-            x = block(x)
-            skips.append(x)
-        for lateral, refine, skip in zip(self.lateral, self.refine, reversed(skips[:-1])):
-            x = F.interpolate(lateral(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = refine(x + skip)
-        return x
+    def forward(self, x: Tensor) -> Any:
+        features = self.encoder(x)
+        return features if self.decoder is None else self.decoder(features)
 
 
 class TaskBranch(nn.Module):
-    """A task's own layers: `task_layers` 3×3 units, then a 1×1 output conv."""
+    """A task's own layers: its decoder (per-task decoders only), `task_layers` 3×3 units, a 1×1 output conv."""
 
-    def __init__(self, channels: int, out_channels: int, num_layers: int, *, fused: bool) -> None:
+    def __init__(self, channels: int, out_channels: int, num_layers: int, *, fused: bool, decoder: nn.Module | None = None) -> None:
         super().__init__()
+        self.decoder = decoder
         self.layers = nn.Sequential(*(ConvUnit(channels, channels, 3, fused=fused) for _ in range(num_layers)))
-        self.head = ConvUnit(channels, out_channels, 1, norm=False, activation=False, fused=fused)
+        self.head = ConvUnit(channels, out_channels, 1, norm=False, activation=None, fused=fused)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, features: Any) -> Tensor:
+        x = features if self.decoder is None else self.decoder(features)
         return self.head(self.layers(x))
+
+
+def build_encoder(config: NetConfig) -> nn.Module:
+    """The encoder `config.arch` names."""
+    if config.arch == "segnet":
+        return SegNetEncoder(config.channels, config.in_channels, fused=config.fused_bn)
+    if config.arch == "resnet":
+        return ResNetEncoder(config.channels, config.in_channels, fused=config.fused_bn)
+    return EfficientNetLiteEncoder(config.arch, config.in_channels, fused=config.fused_bn)
+
+
+def build_decoder(config: NetConfig, encoder: nn.Module) -> nn.Module:
+    """A decoder for `encoder`'s features; its `out_channels` is what the task layers read."""
+    if config.arch == "segnet":
+        return SegNetDecoder(config.channels, fused=config.fused_bn)
+    if config.arch == "resnet":
+        return ResNetDecoder(config.channels, fused=config.fused_bn)
+    return FPNDecoder(encoder.feature_channels, config.channels, fused=config.fused_bn)
 
 
 def unit_vectors(x: Tensor, dim: int = 1, eps: float = 1e-6) -> Tensor:
@@ -179,12 +150,14 @@ class MultiTaskNet(nn.Module):
     def __init__(self, config: NetConfig) -> None:
         super().__init__()
         self.config = config
-        trunk_cls = SegNetTrunk if config.arch == "segnet" else ResNetTrunk
-        self.trunk = trunk_cls(config.channels, config.in_channels, fused=config.fused_bn)
-        width = self.trunk.out_channels
+        encoder = build_encoder(config)
+        per_task = config.decoder == "per_task"
+        self.trunk = Trunk(encoder, None if per_task else build_decoder(config, encoder))
+        width = config.channels[0]
         self.branches = nn.ModuleDict(
             {
-                task: TaskBranch(width, config.output_channels(task), config.task_layers, fused=config.fused_bn)
+                task: TaskBranch(width, config.output_channels(task), config.task_layers, fused=config.fused_bn,
+                                 decoder=build_decoder(config, encoder) if per_task else None)
                 for task in config.tasks
             }
         )
@@ -196,10 +169,21 @@ class MultiTaskNet(nn.Module):
         first, *others = self.branches.values()
         for branch in others:
             branch.layers.load_state_dict(first.layers.state_dict())
+            if branch.decoder is not None:
+                branch.decoder.load_state_dict(first.decoder.state_dict())
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return self.forward_branches(self.trunk(x))
+        return self.forward_branches(self.trunk(x), (int(x.shape[-2]), int(x.shape[-1])))
 
-    def forward_branches(self, features: Tensor) -> dict[str, Tensor]:
-        """Every task's prediction from trunk features (lets a caller run the trunk without a graph)."""
-        return {task: _activate(task, branch(features)) for task, branch in self.branches.items()}
+    def forward_branches(self, features: Any, size: tuple[int, int]) -> dict[str, Tensor]:
+        """Every task's prediction at `size` from trunk features (lets a caller run the trunk without a graph).
+
+        A decoder that ends above the input resolution (the FPN's stride 2) is upsampled bilinearly.
+        """
+        outputs = {}
+        for task, branch in self.branches.items():
+            raw = branch(features)
+            if (int(raw.shape[-2]), int(raw.shape[-1])) != tuple(size):
+                raw = F.interpolate(raw, size=size, mode="bilinear", align_corners=False)
+            outputs[task] = _activate(task, raw)
+        return outputs

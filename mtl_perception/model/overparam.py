@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .blocks import ExpandConv, RepVGGConv, SVDBasis, SVDConv, shared_svd_convs
-from .layers import conv_units, is_plain, unit_kernel
+from .layers import ConvUnit, conv_units, is_plain, unit_kernel
 from .network import MultiTaskNet
 from .transforms import fuse_conv_bn
 
@@ -41,9 +41,7 @@ def overparameterize(net: MultiTaskNet, scheme: str = "svd_shared", *, rank: int
         return model
     handled: set[int] = set()
     if scheme in TASK_SHARED_SCHEMES:
-        branches = list(model.branches.values())
-        for depth in range(model.config.task_layers):
-            group = [branch.layers[depth] for branch in branches]
+        for group in task_shared_units(model):
             for unit, conv in zip(group, shared_svd_convs([unit.conv for unit in group], rank, balanced=balanced)):
                 unit.conv = conv
                 handled.add(id(unit))
@@ -57,6 +55,17 @@ def overparameterize(net: MultiTaskNet, scheme: str = "svd_shared", *, rank: int
         else:
             unit.conv = ExpandConv.from_conv(unit.conv, expansion)
     return model
+
+
+def task_shared_units(model: MultiTaskNet) -> list[list[ConvUnit]]:
+    """The units that share U, V across tasks: each branch's units but its output head, matched by name.
+
+    Branches have the same shapes apart from the head (per-task decoders included), so the
+    same name is the same geometry in every task; heads differ in channels and stay per task.
+    """
+    named = [dict(conv_units(branch)) for branch in model.branches.values()]
+    shared_names = [name for name in named[0] if not name.startswith("head")]
+    return [[units[name] for units in named] for name in shared_names]
 
 
 def collapse(model: MultiTaskNet, fuse_bn: bool = False) -> MultiTaskNet:

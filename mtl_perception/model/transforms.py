@@ -8,53 +8,79 @@ import torch
 from torch import Tensor, nn
 
 
-def svd_factorize(weight: Tensor, rank: int | None = None, *, balanced: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-    """Split a k×k kernel (C_out, C_in, k, k) into U (C_out, r, 1, k), m (r,), V (r, C_in, k, 1).
+def svd_factorize(weight: Tensor, rank: int | None = None, *, balanced: bool = False, groups: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+    """Split a k×k kernel (C_out, C_in/G, k, k) into U (C_out, r, 1, k), m (G·r,), V (G·r, C_in/G, k, 1).
 
-    With A[(i, y), (o, x)] = W[o, i, y, x] and A = P·diag(S)·Qᵀ, V holds P, U holds Q and m = S,
-    so fold_svd_factors(U, m, V) == W whenever r ≥ rank(A). A rank above the full rank
-    min(C_in·k, C_out·k) adds random directions with m = 0 (function unchanged); a smaller
-    rank truncates (function changes).
+    Per group g, with A[(i, y), (o, x)] = W[o, i, y, x] and A = P·diag(S)·Qᵀ, V holds P, U holds Q
+    and m = S, so fold_svd_factors(U, m, V) == W whenever r ≥ rank(A). `rank` is per group; a
+    rank above the full rank min(C_in/G·k, C_out/G·k) adds random directions with m = 0
+    (function unchanged); a smaller rank truncates (function changes). Depthwise convs
+    (G = C) factorise per channel, rank ≤ k each.
 
     balanced: U·√S and √S·V with m = 1 instead (the same kernel). Deep-linear-network
     training assumes balanced factors; orthonormal U, V with m = S start with small
     effective steps. Padding directions beyond the full rank keep m = 0.
     """
-    c_out, c_in, k, k2 = weight.shape
+    c_out, c_in, k, k2 = weight.shape  # c_in: input channels per group
     if k != k2:
         raise ValueError(f"only square kernels are supported, got {k}x{k2}")
-    full_rank = min(c_in * k, c_out * k)
+    if groups < 1 or c_out % groups:
+        raise ValueError(f"groups must divide the {c_out} output channels, got {groups}")
+    c_group = c_out // groups
+    full_rank = min(c_in * k, c_group * k)
     rank = full_rank if rank is None else int(rank)
     if rank < 1:
         raise ValueError(f"rank must be positive, got {rank}")
-    matrix = weight.detach().to(torch.float64).permute(1, 2, 0, 3).reshape(c_in * k, c_out * k)
-    left, singular, right_t = torch.linalg.svd(matrix, full_matrices=False)
+    matrix = weight.detach().to(torch.float64).reshape(groups, c_group, c_in, k, k).permute(0, 2, 3, 1, 4)
+    left, singular, right_t = torch.linalg.svd(matrix.reshape(groups, c_in * k, c_group * k), full_matrices=False)
     keep = min(rank, full_rank)
-    left, singular, right_t = left[:, :keep], singular[:keep], right_t[:keep]
+    left, singular, right_t = left[..., :keep], singular[..., :keep], right_t[:, :keep]
     if rank > full_rank:
-        extra = rank - full_rank
-        generator = torch.Generator().manual_seed(rank)
-        left = torch.cat([left, torch.randn(c_in * k, extra, generator=generator, dtype=torch.float64) / (c_in * k) ** 0.5], 1)
-        right_t = torch.cat([right_t, torch.randn(extra, c_out * k, generator=generator, dtype=torch.float64) / (c_out * k) ** 0.5], 0)
-        singular = torch.cat([singular, singular.new_zeros(extra)])
+        left, singular, right_t = _pad_rank(left, singular, right_t, rank)
     if balanced:
         root = torch.where(singular > 0, singular.sqrt(), torch.ones_like(singular))
-        left, right_t = left * root, right_t * root[:, None]
+        left, right_t = left * root[:, None, :], right_t * root[:, :, None]
         singular = (singular > 0).to(singular.dtype)
-    v = left.t().reshape(rank, c_in, k, 1)
-    u = right_t.reshape(rank, c_out, k).permute(1, 0, 2).reshape(c_out, rank, 1, k)
+    v = left.transpose(1, 2).reshape(groups * rank, c_in, k, 1)
+    u = right_t.reshape(groups, rank, c_group, k).permute(0, 2, 1, 3).reshape(c_out, rank, 1, k)
     dtype = weight.dtype
-    return u.to(dtype).contiguous(), singular.to(dtype).contiguous(), v.to(dtype).contiguous()
+    return u.to(dtype).contiguous(), singular.reshape(-1).to(dtype).contiguous(), v.to(dtype).contiguous()
+
+
+def _pad_rank(left: Tensor, singular: Tensor, right_t: Tensor, rank: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Extend each group's factors to `rank` with seeded random directions whose m is 0."""
+    groups, rows, keep = left.shape
+    cols, extra = right_t.shape[-1], rank - keep
+    generator = torch.Generator().manual_seed(rank)
+    lefts, rights = [], []
+    for g in range(groups):
+        lefts.append(torch.cat([left[g], torch.randn(rows, extra, generator=generator, dtype=torch.float64) / rows**0.5], 1))
+        rights.append(torch.cat([right_t[g], torch.randn(extra, cols, generator=generator, dtype=torch.float64) / cols**0.5], 0))
+    return torch.stack(lefts), torch.cat([singular, singular.new_zeros(groups, extra)], 1), torch.stack(rights)
+
+
+def factor_groups(u: Tensor, v: Tensor) -> int:
+    """The conv groups of SVD factors: V stacks G blocks of U's per-group rank."""
+    return v.shape[0] // u.shape[1]
 
 
 def fold_svd_factors(u: Tensor, m: Tensor, v: Tensor) -> Tensor:
-    """W[o, i, y, x] = Σ_r U[o, r, 0, x] · m[r] · V[r, i, y, 0]."""
-    return torch.einsum("orx,r,riy->oiyx", u[:, :, 0, :], m, v[:, :, :, 0])
+    """W[o, i, y, x] = Σ_r U[o, r, 0, x] · m[g·r_g + r] · V[g·r_g + r, i, y, 0], g the group of o."""
+    groups = factor_groups(u, v)
+    c_out, rank, _, k = u.shape
+    u_g = u[:, :, 0, :].reshape(groups, c_out // groups, rank, k)
+    v_g = v[:, :, :, 0].reshape(groups, rank, v.shape[1], k)
+    return torch.einsum("gorx,gr,griy->goiyx", u_g, m.reshape(groups, rank), v_g).reshape(c_out, v.shape[1], k, k)
 
 
 def compose_expansion(expand: Tensor, core: Tensor, project: Tensor) -> Tensor:
-    """Fold 1×1 (C_in→a) · k×k (a→b) · 1×1 (b→C_out) into one k×k kernel (ExpandNet-CL)."""
-    return torch.einsum("ob,bayx,ai->oiyx", project[:, :, 0, 0], core, expand[:, :, 0, 0])
+    """Fold 1×1 (C_in→a) · k×k (a→b) · 1×1 (b→C_out) into one k×k kernel (ExpandNet-CL), per group."""
+    groups = expand.shape[0] // core.shape[1]
+    e = expand[:, :, 0, 0].reshape(groups, -1, expand.shape[1])
+    c = core.reshape(groups, -1, *core.shape[1:])
+    p = project[:, :, 0, 0].reshape(groups, -1, project.shape[1])
+    kernel = torch.einsum("gob,gbayx,gai->goiyx", p, c, e)
+    return kernel.reshape(project.shape[0], expand.shape[1], *core.shape[-2:])
 
 
 def pad_kernel(kernel: Tensor, size: int) -> Tensor:
@@ -66,11 +92,13 @@ def pad_kernel(kernel: Tensor, size: int) -> Tensor:
     return nn.functional.pad(kernel, (pad, pad, pad, pad))
 
 
-def identity_kernel(channels: int, size: int, *, dtype: torch.dtype, device: torch.device | None = None) -> Tensor:
-    """The k×k kernel of the identity map on `channels` channels."""
-    kernel = torch.zeros(channels, channels, size, size, dtype=dtype, device=device)
+def identity_kernel(channels: int, size: int, *, dtype: torch.dtype, device: torch.device | None = None, groups: int = 1) -> Tensor:
+    """The k×k kernel (C, C/G, k, k) of the identity map on `channels` channels in `groups` groups."""
+    per_group = channels // groups
+    kernel = torch.zeros(channels, per_group, size, size, dtype=dtype, device=device)
     centre = size // 2
-    kernel[torch.arange(channels), torch.arange(channels), centre, centre] = 1.0
+    outputs = torch.arange(channels)
+    kernel[outputs, outputs % per_group, centre, centre] = 1.0
     return kernel
 
 

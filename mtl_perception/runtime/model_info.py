@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from ..model import ARCHITECTURES, SCHEMES, TASKS, MultiTaskNet, NetConfig, count_macs, count_parameters, overparameterize
+from ..model import ARCHITECTURES, DECODERS, SCHEMES, TASKS, MultiTaskNet, NetConfig, count_macs, count_parameters, overparameterize
 from .artifact import check_net_bounds, read_meta
 
 
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--num-classes", type=int, default=13)
     parser.add_argument("--task-layers", type=int, default=1)
+    parser.add_argument("--decoder", choices=DECODERS, default="shared", help="one decoder for all tasks, or one per task")
     parser.add_argument("--size", type=_size, default=(288, 384), help="input HxW for GMACs (default 288x384)")
 
 
@@ -37,13 +38,14 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(deployed, fused_bn=False)  # the compact form it was collapsed to, BN unfused
     else:
         config = NetConfig(
-            arch=args.arch, tasks=tuple(args.tasks), num_classes=args.num_classes, width=args.width, task_layers=args.task_layers
+            arch=args.arch, tasks=tuple(args.tasks), num_classes=args.num_classes, width=args.width, task_layers=args.task_layers,
+            decoder=args.decoder,
         )
         check_net_bounds(config, "model-info")  # the same limits an artifact has, before building anything
     torch.manual_seed(0)
     net = MultiTaskNet(config)
     height, width = args.size
-    print(f"arch {config.arch}, width {config.width} (channels {list(config.channels)}), tasks {', '.join(config.tasks)}")
+    print(f"arch {config.arch}, {config.decoder} decoder, width {config.width} (channels {list(config.channels)}), tasks {', '.join(config.tasks)}")
     print(f"compact parameters:      {count_parameters(net):>12,}")
     if deployed is not None:
         print(f"deploy parameters (BN fused): {count_parameters(MultiTaskNet(deployed)):>7,}")

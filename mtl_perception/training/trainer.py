@@ -108,15 +108,27 @@ def svd_factors(model: nn.Module) -> set[int]:
     return ids
 
 
-def param_groups(params: Sequence[nn.Parameter], factors: set[int], config: TrainConfig, lr_scale: float = 1.0) -> list[dict[str, Any]]:
-    """Plain parameters at the base rate; SVD factors at factor_lr_factor and their own decay."""
+def encoder_parameters(model: MultiTaskNet, config: TrainConfig) -> set[int]:
+    """ids of the encoder's parameters when they get their own learning rate (else none: one group fewer)."""
+    if config.model.encoder_lr_factor == 1.0:
+        return set()
+    return {id(p) for p in model.trunk.encoder.parameters()}
+
+
+def param_groups(params: Sequence[nn.Parameter], factors: set[int], config: TrainConfig, lr_scale: float = 1.0,
+                 encoder: set[int] = frozenset()) -> list[dict[str, Any]]:
+    """Plain parameters at the base rate; SVD factors at factor_lr_factor and their own decay;
+    the encoder's (when `encoder` names them) at encoder_lr_factor on top."""
     o = config.optim
-    plain = [p for p in params if id(p) not in factors]
-    factor = [p for p in params if id(p) in factors]
-    groups = [{"params": plain, "lr": o.lr * lr_scale}] if plain else []
-    if factor:
-        decay = o.weight_decay if o.factor_weight_decay is None else o.factor_weight_decay
-        groups.append({"params": factor, "lr": o.lr * lr_scale * o.factor_lr_factor, "weight_decay": decay})
+    decay = o.weight_decay if o.factor_weight_decay is None else o.factor_weight_decay
+    groups = []
+    for is_factor in (False, True):
+        for in_encoder in (False, True):
+            chosen = [p for p in params if (id(p) in factors) == is_factor and (id(p) in encoder) == in_encoder]
+            if not chosen:
+                continue
+            lr = o.lr * lr_scale * (o.factor_lr_factor if is_factor else 1.0) * (config.model.encoder_lr_factor if in_encoder else 1.0)
+            groups.append({"params": chosen, "lr": lr, **({"weight_decay": decay} if is_factor else {})})
     return groups
 
 
@@ -140,16 +152,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> to
 def build_optimizers(model: MultiTaskNet, weighting: LossWeighting, schedule: PhaseSchedule, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """One optimizer per phase. requires_grad never changes; a phase simply steps only its own set."""
     extra = list(weighting.parameters())  # uncertainty log-variances weight the joint/phase-A loss
-    factors = svd_factors(model)
+    factors, encoder = svd_factors(model), encoder_parameters(model, config)
     if not schedule.alternating:
-        return {JOINT: build_optimizer(param_groups(list(model.parameters()) + extra, factors, config), config)}
+        return {JOINT: build_optimizer(param_groups(list(model.parameters()) + extra, factors, config, encoder=encoder), config)}
     part = partition_parameters(model)
     scales = [p for t in model.config.tasks for p in part.task_scales[t]]
     private = [p for t in model.config.tasks for p in part.task_private[t]]
     phase_b_groups = param_groups(private, factors, config) + param_groups(scales, factors, config, config.optim.scale_lr_factor)
     phase_a_params = part.shared + (private if config.schedule.private_in_phase_a else []) + extra
     return {
-        PHASE_A: build_optimizer(param_groups(phase_a_params, factors, config), config),
+        PHASE_A: build_optimizer(param_groups(phase_a_params, factors, config, encoder=encoder), config),
         PHASE_B: build_optimizer(phase_b_groups, config),
     }
 
@@ -282,7 +294,7 @@ class Trainer:
         # Phase B moves nothing in the trunk, so its backward pass would be wasted work (DESIGN §1).
         with torch.no_grad():
             features = self.model.trunk(images)
-        return self.model.forward_branches(features)
+        return self.model.forward_branches(features, tuple(images.shape[-2:]))
 
     def _step(self, images: Tensor, targets: Mapping[str, Tensor], phase: str) -> dict[str, float]:
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
