@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bag-to-dataset": ("mtl_perception.bag.to_dataset", "turn an RGB-D rosbag2 into training data (MTAN layout)"),
     "bag-play": ("mtl_perception.tools.bag_play", "publish a bag's camera topics over DDS"),
     "replay-eval": ("mtl_perception.tools.replay_eval", "replay a bag through the live node and score it"),
+    "eval-rgbd": ("mtl_perception.tools.eval_rgbd", "evaluate a model on folders of real RGB + depth frames"),
     "demo": ("mtl_perception.tools.demo", "node + synthetic camera + recorder over loopback DDS"),
 }
 
@@ -40,6 +41,7 @@ OUTPUTS: dict[str, tuple[tuple[str, str, Callable[[argparse.Namespace], Any]], .
     "eval": (("file", "json", lambda a: f"eval_{a.split}.json"),),
     "bag-eval": (("file", "report", lambda a: None), ("dir", "write_bag", lambda a: None)),
     "replay-eval": (("file", "report", lambda a: None),),
+    "eval-rgbd": (("file", "report", lambda a: None), ("file", "panel", lambda a: None)),
 }
 
 
