@@ -17,18 +17,30 @@ PALETTE = ((10, 20, 30), (40, 50, 60), (70, 80, 90))
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
 
-@pytest.fixture()
-def artifact(tmp_path):
+# The round trip for each encoder family and decoder option (the rest of this file on the first).
+NETS = {"segnet": {}, "efficientnet_lite0": {"arch": "efficientnet_lite0"}, "segnet_per_task": {"decoder": "per_task"},
+        "efficientnet_lite0_per_task": {"arch": "efficientnet_lite0", "decoder": "per_task"}}
+
+
+def _artifact(tmp_path, **net_options):
     torch.manual_seed(0)
-    net = collapse(overparameterize(MultiTaskNet(NetConfig(num_classes=3, base_channels=(8, 16), task_layers=1)), "svd_shared"), fuse_bn=True)
+    config = NetConfig(num_classes=3, base_channels=(8, 16), task_layers=1, **net_options)
+    net = collapse(overparameterize(MultiTaskNet(config), "svd_shared"), fuse_bn=True)
     path = save_artifact(net.eval(), tmp_path / "art", class_names=CLASSES, palette=PALETTE, input_size=(32, 48), mean=MEAN, std=STD, name="tiny")
     return net.eval(), path
 
 
-def test_round_trip_outputs_identical(artifact) -> None:
-    net, path = artifact
+@pytest.fixture()
+def artifact(tmp_path):
+    return _artifact(tmp_path)
+
+
+@pytest.mark.parametrize("net_name", sorted(NETS))
+def test_round_trip_outputs_identical(tmp_path, net_name) -> None:
+    net, path = _artifact(tmp_path, **NETS[net_name])
     loaded, meta = load_artifact(path)
     assert meta.class_names == CLASSES and meta.palette == PALETTE and meta.name == "tiny"
+    assert meta.net == net.config
     x = torch.randn(2, 3, 32, 48)
     with torch.no_grad():
         a, b = net(x), loaded(x)

@@ -96,3 +96,28 @@ def test_eval_baselines_prints_both_and_writes_json(trained_run, tmp_path, capsy
     document = json.loads(out.read_text())
     assert set(document["priors"]) == set(document["metrics"]) == {"segmentation", "depth", "normals"}
     assert document["prior_data"] == str(trained_run / "data")
+
+
+@pytest.mark.parametrize("net_options", [["model.arch=efficientnet_lite0"], ["model.decoder=per_task"],
+                                         ["model.arch=efficientnet_lite0", "model.decoder=per_task"]], ids=["lite0", "per_task", "lite0_per_task"])
+def test_export_every_encoder_and_decoder(trained_run, tmp_path, net_options):
+    """Train a step of svd_shared, export with ONNX: artifact, engine and ONNX Runtime compute the training form."""
+    run, out = tmp_path / "run", tmp_path / "artifact"
+    assert main(["train", "--out", str(run), f"data.root={trained_run / 'data'}", "data.height=32", "data.width=48",
+                 "model.base_channels=[8,12]", "batch_size=2", "epochs=1", "model.scheme=svd_shared", *net_options,
+                 "tensorboard=false", "plots=false", "device=cpu", "data.train_limit=2"]) == 0
+    assert main(["export", str(run / "best.pt"), "--out", str(out), "--onnx", "--name", "tiny"]) == 0
+    model = model_from_checkpoint(load_checkpoint(run / "best.pt"))
+    engine = load_engine(out, device="cpu")
+    frame = np.random.default_rng(4).integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
+    x = normalize_images(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0)
+    with torch.no_grad():
+        reference = model(x)
+    served = engine.forward(frame)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_out = dict(zip(read_meta(out).tasks, session.run(None, {"image": x.numpy()})))
+    for task in ("segmentation", "depth", "normals"):
+        torch.testing.assert_close(served[task], reference[task], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(onnx_out[task], reference[task].numpy(), rtol=1e-3, atol=1e-4)
