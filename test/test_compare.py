@@ -70,9 +70,25 @@ def test_summary_pairs_each_seed_against_none():
     assert summarise(results, meta)["pending"] == ["svd"]
 
 
-def _full(miou: float, seed: int, tasks: list, scheme: str) -> dict:
+def test_rows_pair_with_the_plain_row_of_the_same_deploy_cost():
+    """svd_per_task deploys the per-task network: it pairs with none_per_task (same params and MACs), not none."""
+    meta = {"rows": ["single_segmentation", "none", "none_per_task", "svd_per_task"], "seeds": [0, 1, 2], "lrs": [1e-3]}
+    results = {}
+    for seed in range(3):
+        results[("single_segmentation", 1e-3, seed)] = _full(0.5, seed, ["segmentation"], "none")
+        results[("none", 1e-3, seed)] = _full(0.5, seed, ["segmentation"], "none")  # Δ 0
+        results[("none_per_task", 1e-3, seed)] = _full(0.5 + 0.05 * seed, seed, ["segmentation"], "none", params=2)  # Δ 0, 5, 10
+        results[("svd_per_task", 1e-3, seed)] = _full(0.52 + 0.05 * seed, seed, ["segmentation"], "svd", params=2)  # Δ 2, 7, 12
+    rows = summarise(results, meta)["rows"]
+    assert rows["svd_per_task"]["vs_plain"]["reference"] == "none_per_task"
+    assert rows["svd_per_task"]["vs_plain"]["mean"] == pytest.approx(2.0)
+    assert rows["svd_per_task"]["vs_none"]["mean"] == pytest.approx(7.0)
+    assert "vs_plain" not in rows["none_per_task"] and "vs_plain" not in rows["none"]
+
+
+def _full(miou: float, seed: int, tasks: list, scheme: str, params: int = 1) -> dict:
     run = _run(_metrics(miou), {"segmentation": 1.0})
-    run.update(seed=seed, tasks=tasks, scheme=scheme, params=1, train_params=1, gmacs=0.1, seconds=1.0, val_loss_curve=[[1, 1.0]])
+    run.update(seed=seed, tasks=tasks, scheme=scheme, params=params, train_params=1, gmacs=0.1, seconds=1.0, val_loss_curve=[[1, 1.0]])
     return run
 
 

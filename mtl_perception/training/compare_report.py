@@ -53,9 +53,29 @@ def summarise(results: Results, meta: Mapping[str, Any]) -> dict[str, Any]:
     for row, entry in summary["rows"].items():
         deltas = entry.get("test_delta_by_seed")
         if reference is not None and deltas is not None and row != "none":
-            paired = Interval.of([deltas[s] - reference[s] for s in sorted(deltas)])
-            entry["vs_none"] = asdict(paired) | {"excludes_zero": paired.excludes_zero}
+            entry["vs_none"] = _paired(deltas, reference)
+        plain = plain_reference(row, summary["rows"])
+        if plain is not None and deltas is not None:
+            entry["vs_plain"] = _paired(deltas, summary["rows"][plain]["test_delta_by_seed"]) | {"reference": plain}
     return summary
+
+
+def _paired(deltas: Mapping[int, float], reference: Mapping[int, float]) -> dict[str, Any]:
+    paired = Interval.of([deltas[s] - reference[s] for s in sorted(deltas)])
+    return asdict(paired) | {"excludes_zero": paired.excludes_zero}
+
+
+def plain_reference(row: str, rows: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The multitask row with scheme `none` that deploys the same network as `row` (equal collapsed
+    parameters and MACs): "better at the same deploy cost" compares against it. None for a plain row."""
+    entry = rows[row]
+    if entry["scheme"] == "none" or "test_delta_by_seed" not in entry:
+        return None
+    for name, other in rows.items():
+        if (other["scheme"] == "none" and "test_delta_by_seed" in other and other["tasks"] == entry["tasks"]
+                and other["params"][0] == entry["params"][0] and other["gmacs"][0] == entry["gmacs"][0]):
+            return name
+    return None
 
 
 def _entry(row: str, lr: float, by_lr: Mapping[float, Mapping[int, Mapping[str, Any]]], test_deltas: Mapping[int, float] | None) -> dict[str, Any]:
@@ -78,14 +98,16 @@ def _pm(value: tuple[float, float], digits: int = 4) -> str:
 
 def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any], hardware: str) -> str:
     metric_names = [(t, m) for t, ms in TASK_METRICS.items() for m in ms]
-    header = ["row", "lr", "params", "GMACs"] + [f"{t[:3]} {m}" for t, m in metric_names] + ["Δ_MTL % (test)", "vs none (paired, 95 % CI)", "time s"]
+    header = ["row", "lr", "params", "GMACs"] + [f"{t[:3]} {m}" for t, m in metric_names] + ["Δ_MTL % (test)", "vs none (paired, 95 % CI)", "vs plain, same deploy cost (paired, 95 % CI)", "time s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in summary["rows"].values():
         cells = [entry["row"], f"{entry['lr']:g}", f"{entry['params'][0]:,.0f}", f"{entry['gmacs'][0]:.3f}"]
         cells += ["—" if t not in entry["test"] else _pm(entry["test"][t][m], 3) for t, m in metric_names]
         cells.append(_pm(entry["test_delta"], 2) if "test_delta" in entry else "0 (baseline)")
-        vs = entry.get("vs_none")
-        cells.append("—" if vs is None else f"{vs['mean']:+.2f} [{vs['low']:+.2f}, {vs['high']:+.2f}]")
+        for key in ("vs_none", "vs_plain"):
+            vs = entry.get(key)
+            reference = f" vs {vs['reference']}" if key == "vs_plain" and vs is not None else ""
+            cells.append("—" if vs is None else f"{vs['mean']:+.2f} [{vs['low']:+.2f}, {vs['high']:+.2f}]{reference}")
         cells.append(f"{entry['seconds'][0]:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     lr_lines = ["| row | " + " | ".join(f"lr {lr:g}" for lr in meta["lrs"]) + " |", "|---|" + "---|" * len(meta["lrs"])]
@@ -100,7 +122,8 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any], hardware: str)
         f"seeds {meta['seeds']}; lr grid {meta['lrs']}; {hardware}.\n\n"
         "Each row's lr is chosen on val; metrics below are on the test split, final epoch, mean ± std over seeds. "
         "Δ_MTL is against the single-task baselines of the same seed; 'vs none' is the paired per-seed difference "
-        "of Δ_MTL with its 95 % t-interval.\n\n" + "\n".join(lines) +
+        "of Δ_MTL with its 95 % t-interval; 'vs plain' pairs the row with the `none` row that deploys the same "
+        "collapsed network (equal parameters and GMACs), so a positive interval means better at the same deploy cost.\n\n" + "\n".join(lines) +
         "\n\n## Val Δ_MTL % per learning rate (the choice above)\n\n" + "\n".join(lr_lines) + pending + "\n"
     )
 
