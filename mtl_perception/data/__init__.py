@@ -1,8 +1,10 @@
 """Data: the procedural indoor-scene renderer, the MTAN-layout loader and augmentation.
 
-Renderer (numpy only): ``render_dataset_frame(seed, index, camera)`` and
-``render_sequence(seed, num_frames, camera, fps)`` on top of
-``random_scene`` / ``random_pose`` / ``Renderer``. Loader: ``MTANDataset``.
+Renderer (numpy; OpenCV for a styled sensor's blur): ``render_dataset_frame(seed, index, camera, style)`` and
+``render_sequence(seed, num_frames, camera, fps, style)`` on top of
+``random_scene`` / ``random_pose`` / ``Renderer``; ``style`` names a ``RenderStyle``
+(``RENDER_STYLES``: "classic", "randomized"). Loader: ``MTANDataset``; augmentation
+``AugmentConfig`` and its named ``AUGMENT_PRESETS`` ("basic", "camera").
 """
 from .camera import Camera, Pose, look_at, pose_from_angles
 from .classes import CLASS_NAMES, NUM_CLASSES, PALETTE
@@ -11,11 +13,13 @@ from .memory import InMemoryDataset
 from .primitives import Box, Cylinder, Room, Sphere
 from .renderer import Frame, Renderer, SensorModel, render
 from .scene import Light, Opening, Scene, random_material, random_room_size, random_scene, room_scene
+from .style import RENDER_STYLES, PoseStyle, RenderStyle, SceneStyle, Shading, render_style
 from .textures import Material, Pattern
 from .trajectory import Trajectory, random_pose, render_dataset_frame, render_sequence
-from .transforms import AugmentConfig
+from .transforms import AUGMENT_PRESETS, AugmentConfig
 
 __all__ = [
+    "AUGMENT_PRESETS",
     "AugmentConfig",
     "Box",
     "CLASS_NAMES",
@@ -32,10 +36,15 @@ __all__ = [
     "PALETTE",
     "Pattern",
     "Pose",
+    "PoseStyle",
+    "RENDER_STYLES",
+    "RenderStyle",
     "Renderer",
     "Room",
     "Scene",
+    "SceneStyle",
     "SensorModel",
+    "Shading",
     "Sphere",
     "Trajectory",
     "look_at",
@@ -48,6 +57,7 @@ __all__ = [
     "render",
     "render_dataset_frame",
     "render_sequence",
+    "render_style",
     "room_scene",
     "write_camera",
     "write_sample",

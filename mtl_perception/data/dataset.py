@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from .camera import Camera
 from .renderer import Frame
-from .transforms import AugmentConfig, Sample, augment as apply_augment
+from .transforms import AugmentConfig, Sample, augment as apply_augment, augment_preset
 
 # Directory name -> sample key, in the order samples are read.
 MODALITIES: tuple[tuple[str, str], ...] = (
@@ -141,9 +141,11 @@ class MTANDataset(Dataset):
     depth 1×H×W, normals 3×H×W (see the module docstring for the file layout).
 
     Every file is validated when read; a malformed one raises ``DatasetError`` naming it.
-    ``augment`` (True or an ``AugmentConfig``) enables scale-crop, flip and jitter. Their
-    randomness is drawn from ``seed`` (with ``set_epoch``), else from torch's generator,
-    which the DataLoader seeds differently per worker and epoch.
+    ``augment`` (True: the "basic" preset; a name in ``AUGMENT_PRESETS`` such as "camera"; or an
+    ``AugmentConfig``) enables scale-crop, flip, jitter and camera effects; with True or a name,
+    ``crop_scale`` replaces the preset's. Their randomness is drawn from ``seed`` (with
+    ``set_epoch``), else from torch's generator, which the DataLoader seeds differently per
+    worker and epoch.
     """
 
     def __init__(
@@ -151,7 +153,7 @@ class MTANDataset(Dataset):
         root: str | Path,
         split: str,
         *,
-        augment: bool | AugmentConfig = False,
+        augment: bool | str | AugmentConfig = False,
         crop_scale: tuple[float, float] = (1.0, 1.2),
         seed: int | None = None,
         num_classes: int | None = None,
@@ -162,6 +164,8 @@ class MTANDataset(Dataset):
         self.indices = _indices(self.split_dir)
         if isinstance(augment, AugmentConfig):
             self.augment: AugmentConfig | None = augment
+        elif isinstance(augment, str):
+            self.augment = augment_preset(augment, crop_scale=tuple(crop_scale))
         else:
             self.augment = AugmentConfig(crop_scale=tuple(crop_scale)) if augment else None
         self.seed = seed

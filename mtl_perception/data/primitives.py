@@ -117,16 +117,7 @@ class Box:
 
     def _slabs(self, o, d) -> tuple[list[np.ndarray], np.ndarray]:
         """Entry distance per axis and the overall exit distance (slab method)."""
-        entries, exit_t = [], None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for oa, da, ha in zip(o, d, self.half):
-                inv = np.float32(1.0) / da
-                ta = np.float32(-ha - oa) * inv
-                tb = np.float32(ha - oa) * inv
-                entries.append(np.minimum(ta, tb))
-                far = np.maximum(ta, tb)
-                exit_t = far if exit_t is None else np.minimum(exit_t, far)
-        return entries, exit_t
+        return _slabs(o, d, self.half)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         c, s = abs(math.cos(self.yaw)), abs(math.sin(self.yaw))
@@ -136,10 +127,7 @@ class Box:
 
     def intersect(self, origin, dx, dy, dz):
         o, d = self._to_local(origin, dx, dy, dz)
-        entries, exit_t = self._slabs(o, d)
-        enter = np.maximum(np.maximum(entries[0], entries[1]), entries[2])
-        hit = (enter <= exit_t) & (enter > NEAR)  # NaN (ray in a slab plane) compares False: a miss
-        return np.where(hit, enter, _INF)
+        return _nearest_entry(*self._slabs(o, d))
 
     def surface(self, origin, dx, dy, dz, t):
         o, d = self._to_local(origin, dx, dy, dz)
@@ -152,6 +140,48 @@ class Box:
         normal = _stack(c * n_local[0] - s * n_local[1], s * n_local[0] + c * n_local[1], n_local[2])
         q = _stack(*(np.float32(oa) + t * da for oa, da in zip(o, d)))
         return normal, q
+
+
+def _boxes_local(boxes, origin: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray):
+    """``Box._to_local`` for K boxes at once: origins per axis K×1…1 (float64), directions per axis
+    K×… (float32; dz is shared), for direction arrays of any shape."""
+    shape = (len(boxes),) + (1,) * np.ndim(dx)
+    c = np.array([math.cos(b.yaw) for b in boxes]).reshape(shape)  # math, as the scalar form
+    s = np.array([math.sin(b.yaw) for b in boxes]).reshape(shape)
+    rel = np.asarray(origin, dtype=np.float64) - np.array([b.center for b in boxes], dtype=np.float64)
+    rx, ry, rz = (rel[:, a].reshape(shape) for a in range(3))
+    fc, fs = c.astype(np.float32), s.astype(np.float32)
+    return (c * rx + s * ry, -s * rx + c * ry, rz), (fc * dx + fs * dy, fc * dy - fs * dx, dz)
+
+
+def _slabs(o, d, half) -> tuple[list[np.ndarray], np.ndarray]:
+    """Entry distance per axis and the overall exit distance of rays into a box (slab method);
+    with K boxes, o holds K×1…1 arrays, d K×… arrays and ``half`` is K×3."""
+    entries, exit_t = [], None
+    batched = np.ndim(o[0]) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for a, (oa, da) in enumerate(zip(o, d)):
+            ha = np.asarray(half)[:, a].reshape(np.shape(oa)) if batched else half[a]
+            lo, hi = (-ha - oa, ha - oa)
+            inv = np.float32(1.0) / da
+            ta = (lo.astype(np.float32) if batched else np.float32(lo)) * inv
+            tb = (hi.astype(np.float32) if batched else np.float32(hi)) * inv
+            entries.append(np.minimum(ta, tb))
+            far = np.maximum(ta, tb)
+            exit_t = far if exit_t is None else np.minimum(exit_t, far)
+    return entries, exit_t
+
+
+def _nearest_entry(entries: list[np.ndarray], exit_t: np.ndarray) -> np.ndarray:
+    enter = np.maximum(np.maximum(entries[0], entries[1]), entries[2])
+    hit = (enter <= exit_t) & (enter > NEAR)  # NaN (ray in a slab plane) compares False: a miss
+    return np.where(hit, enter, _INF)
+
+
+def intersect_boxes(boxes, origin: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    """K×… entry distances of the rays into each of K boxes at once (inf on a miss)."""
+    o, d = _boxes_local(boxes, origin, dx, dy, dz)
+    return _nearest_entry(*_slabs(o, d, np.array([b.half for b in boxes], dtype=np.float64)))
 
 
 @dataclass(frozen=True, eq=False)

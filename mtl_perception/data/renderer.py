@@ -3,7 +3,10 @@
 One ray per pixel centre; the ground truth and the image come from the same
 ray, so they agree exactly. Python loops run over objects and lights only, and
 each object is intersected only inside the image rectangle its bounding box
-projects to.
+projects to. Styled rendering (``style.RenderStyle``) adds shadows, highlights
+and photographic textures (``lighting``, ``photo_textures``) and a camera response
+with lens blur (OpenCV), white balance and display gamma; none of it touches the
+ground truth.
 """
 from __future__ import annotations
 
@@ -13,14 +16,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from .camera import Camera, Pose
+from .camera_effects import gaussian_blur
 from .classes import CEILING, FLOOR, WALL
 from .primitives import NEAR, ROOM_FACE_NORMALS
+from .lighting import LAMP_SOFTENING, shade_styled
 from .scene import Scene
-from .textures import MaterialTable
+from .style import SensorModel, Shading
+from .textures import MaterialTable, Pattern
+
+__all__ = ["Frame", "Renderer", "SensorModel", "render"]
 
 INVALID = -1
 _ROOM_CLASSES = (WALL, WALL, WALL, WALL, FLOOR, CEILING)  # room face order
-_LAMP_SOFTENING = np.float32(0.8)  # m²
 _GROUND = (0.36, 0.4, 0.3)  # colour seen looking down through a doorway
 
 
@@ -35,23 +42,17 @@ class Frame:
     pose: Pose | None = None  # camera-to-world pose when rendered
 
 
-@dataclass(frozen=True)
-class SensorModel:
-    """Camera response: auto-exposure target, vignetting and noise (the random parts draw from rng)."""
-
-    exposure_target: tuple[float, float] = (0.36, 0.5)  # mean brightness auto-exposure aims for
-    max_gain: float = 3.0
-    vignetting: tuple[float, float] = (0.0, 0.3)  # relative fall-off at the image corner
-    read_noise: tuple[float, float] = (0.004, 0.02)  # std of additive noise
-    shot_noise: tuple[float, float] = (0.0, 0.03)  # std of noise ∝ sqrt(signal)
-
-
 class Renderer:
-    """Renders scenes through one camera; holds the per-camera ray grid."""
+    """Renders scenes through one camera; holds the per-camera ray grid.
 
-    def __init__(self, camera: Camera, sensor: SensorModel = SensorModel()):
+    ``sensor`` is the camera response, ``shading`` the lighting model (default: the classic
+    unshadowed Lambertian lamps); neither changes labels, depth or normals.
+    """
+
+    def __init__(self, camera: Camera, sensor: SensorModel = SensorModel(), shading: Shading = Shading()):
         self.camera = camera
         self.sensor = sensor
+        self.shading = shading
         self._rx, self._ry = camera.rays()
         self._rx.setflags(write=False)
         self._ry.setflags(write=False)
@@ -86,7 +87,7 @@ class Renderer:
         valid = surface != INVALID
         depth = np.where(valid, t, np.float32(0.0))
         normal, local, points = self._surfaces(scene, pose.position, d, depth, surface, visible)
-        radiance = self._shade(scene, surface, normal, local, points)
+        radiance = self._shade(scene, surface, normal, local, points, pose.position, d, depth)
         invalid = np.flatnonzero(~valid)
         if invalid.size:
             radiance[:, invalid] = self._outside(scene, d, invalid)
@@ -166,11 +167,19 @@ class Renderer:
             t[hole] = np.inf
             surface[hole] = INVALID
 
-    @staticmethod
     def _shade(
-        scene: Scene, surface: np.ndarray, normal: np.ndarray, local: np.ndarray, points: np.ndarray
+        self,
+        scene: Scene,
+        surface: np.ndarray,
+        normal: np.ndarray,
+        local: np.ndarray,
+        points: np.ndarray,
+        origin: np.ndarray,
+        d: tuple[np.ndarray, ...],
+        depth: np.ndarray,
     ) -> np.ndarray:
-        """Radiance (3×N planar): textured albedo × (ambient + Lambertian point lights), no shadows.
+        """Radiance (3×N planar): textured albedo × (ambient + Lambertian point lights), no shadows;
+        with a styled ``Shading`` or glossy materials, ``lighting.shade_styled`` instead.
 
         Every pixel is shaded, invalid ones too (zero normal, arbitrary material) because
         whole-array arithmetic is cheaper than gathering the valid pixels; they are overwritten.
@@ -178,7 +187,13 @@ class Renderer:
         n = normal.reshape(3, -1)
         pts = points.reshape(3, -1)
         materials = MaterialTable.build([*scene.room_materials, *(prim.material for prim in scene.primitives)])
-        albedo = materials.albedo(surface.ravel().astype(np.intp), local.reshape(3, -1))
+        index = surface.ravel().astype(np.intp)
+        footprint = None
+        if np.any(materials.pattern >= Pattern.FRACTAL):
+            footprint = self._footprint(n, d, depth)
+        albedo = materials.albedo(index, local.reshape(3, -1), footprint)
+        if self.shading != Shading() or np.any(materials.specular > 0) or any(lamp.window for lamp in scene.lights):
+            return shade_styled(scene, materials, index, albedo, n, pts, origin, self.shading, self.camera.width)
         light = np.empty_like(albedo)
         light[:] = np.asarray(scene.ambient, dtype=np.float32)[:, None]
         for lamp in scene.lights:
@@ -186,9 +201,17 @@ class Renderer:
             dist2 = lx * lx + ly * ly + lz * lz
             cos_dist = n[0] * lx + n[1] * ly + n[2] * lz  # cos θ · distance
             # I·cos θ / d², softened near the lamp (a lamp is not a point): no blown-out ceilings.
-            irradiance = np.maximum(cos_dist, 0.0) / (np.sqrt(dist2) * (dist2 + _LAMP_SOFTENING))
+            irradiance = np.maximum(cos_dist, 0.0) / (np.sqrt(dist2) * (dist2 + LAMP_SOFTENING))
             light += np.asarray(lamp.color, dtype=np.float32)[:, None] * irradiance
         return albedo * light
+
+    def _footprint(self, n: np.ndarray, d: tuple[np.ndarray, ...], depth: np.ndarray) -> np.ndarray:
+        """(N,) metres a pixel spans on the surface: depth / f, stretched by the viewing slant
+        (square root: the stretch is along one axis only)."""
+        dx, dy, dz = (a.ravel() for a in d)
+        cos = np.abs(n[0] * dx + n[1] * dy + n[2] * dz) / np.sqrt(dx * dx + dy * dy + dz * dz)
+        pixel = depth.ravel() / np.float32(min(self.camera.fx, self.camera.fy))
+        return pixel / np.sqrt(np.maximum(cos, np.float32(0.05)))
 
     @staticmethod
     def _outside(scene: Scene, d: tuple[np.ndarray, ...], pixels: np.ndarray) -> np.ndarray:
@@ -202,8 +225,13 @@ class Renderer:
         return horizon + (zenith - horizon) * up + (ground - horizon) * down
 
     def _sensor(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        """Auto-exposure, then (with rng) vignetting and signal-dependent noise; clipped to [0, 1] in place."""
+        """Optics (blur, white balance) where the sensor model has them, auto-exposure, then (with rng)
+        vignetting and signal-dependent noise, and the display gamma; clipped to [0, 1] in place."""
         s = self.sensor
+        if s.blur is not None:
+            image = gaussian_blur(image, _draw(s.blur, rng))
+        if s.white_balance is not None:
+            image *= gray_world_gains(image, _draw(s.white_balance, rng))
         target = float(np.mean(s.exposure_target)) if rng is None else rng.uniform(*s.exposure_target)
         gain = min(s.max_gain, target / max(float(image.mean()), 1e-6))
         image *= np.float32(gain)
@@ -215,7 +243,23 @@ class Renderer:
             # Uniform noise of unit variance: indistinguishable here, and 4× cheaper than Gaussian.
             noise = rng.random(image.shape, dtype=np.float32) - np.float32(0.5)
             image += sigma * np.float32(math.sqrt(12.0)) * noise
+        if s.gamma is not None:
+            np.clip(image, 0.0, 1.0, out=image)
+            image **= np.float32(1.0 / _draw(s.gamma, rng))
         return np.clip(image, 0.0, 1.0, out=image)
+
+
+def _draw(bounds: tuple[float, float], rng: np.random.Generator | None) -> float:
+    """A uniform draw from ``bounds``, or their middle without rng."""
+    return float(np.mean(bounds)) if rng is None else float(rng.uniform(*bounds))
+
+
+def gray_world_gains(image: np.ndarray, strength: float) -> np.ndarray:
+    """Per-channel gains (3,) that move the image's mean colour towards grey by ``strength``
+    (0: none, 1: a grey mean), keeping the mean brightness: a camera's auto white balance."""
+    means = image.reshape(-1, image.shape[-1]).mean(axis=0).astype(np.float64)
+    gains = (means.mean() / np.maximum(means, 1e-6)) ** strength
+    return (gains * means.mean() / max(float(gains @ means) / len(means), 1e-9)).astype(np.float32)
 
 
 def render(scene: Scene, pose: Pose, camera: Camera, rng: np.random.Generator | None = None) -> Frame:

@@ -1,16 +1,21 @@
-"""Procedural solid textures (plain, checker, stripes, value noise) evaluated at 3-D points.
+"""Procedural solid textures (plain, checker, stripes, value noise, and the photographic ones of
+``photo_textures``: fractal, wood, fabric, carpet) evaluated at 3-D points.
 
 Textures are functions of a surface's *local* coordinates, so they stay attached
-to an object as the camera moves. Every material also gets a low-amplitude
+to an object as the camera moves. Every classic material also gets a low-amplitude
 noise "grain", so no surface is perfectly flat in colour.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Sequence
 
 import numpy as np
+
+from .noise import value_noise
+from .photo_textures import photo_weight
 
 
 class Pattern(IntEnum):
@@ -18,6 +23,14 @@ class Pattern(IntEnum):
     CHECKER = 1
     STRIPES = 2
     NOISE = 3
+    # Photographic textures (``photo_textures``), band-limited to the pixel footprint.
+    FRACTAL = 4  # 1/f mottling: plaster, stone, painted and printed surfaces
+    WOOD = 5  # planks along ``direction`` with streaky grain and seams
+    FABRIC = 6  # a fine weave over mottling
+    CARPET = 7  # fine speckle over mottling
+
+
+PHOTO_PATTERNS = (Pattern.FRACTAL, Pattern.WOOD, Pattern.FABRIC, Pattern.CARPET)
 
 
 @dataclass(frozen=True)
@@ -31,44 +44,9 @@ class Material:
     direction: tuple[float, float, float] = (1.0, 0.0, 0.0)  # stripe normal, local frame
     offset: tuple[float, float, float] = (0.123, 0.456, 0.789)  # keeps cell edges off flat faces
     grain: float = 0.08  # relative amplitude of the noise every pattern carries
-
-
-def _noise_table() -> np.ndarray:
-    # A fixed lattice of random values: the hash below indexes it, so the noise
-    # is a pure function of position and identical across processes.
-    table = np.random.default_rng(0x5EED).random(4096, dtype=np.float32)
-    table.setflags(write=False)
-    return table
-
-
-_NOISE_TABLE = _noise_table()
-# Multiplicative hash constants (odd, well mixed); the top 12 bits index the table.
-_HASH = (np.uint32(0x9E3779B1), np.uint32(0x85EBCA77), np.uint32(0xC2B2AE3D))
-
-
-def value_noise(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Smooth 3-D value noise in [0, 1] with unit lattice spacing (float32)."""
-    fx, fy, fz = np.floor(x), np.floor(y), np.floor(z)
-    # Smoothstep weights make the interpolation C¹ so there are no visible lattice creases.
-    wx, wy, wz = (f * f * (3.0 - 2.0 * f) for f in (x - fx, y - fy, z - fz))
-    hashes = []
-    for f, h in zip((fx, fy, fz), _HASH):
-        i0 = f.astype(np.int32).view(np.uint32) * h  # wraps modulo 2³², as intended
-        hashes.append((i0, i0 + h))
-    (hx0, hx1), (hy0, hy1), (hz0, hz1) = hashes
-
-    def corner(hx: np.ndarray, hy: np.ndarray, hz: np.ndarray) -> np.ndarray:
-        # np.take with an intp index is about twice as fast as fancy indexing with uint32.
-        return np.take(_NOISE_TABLE, ((hx ^ hy ^ hz) >> np.uint32(20)).astype(np.intp))
-
-    def lerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return a + (b - a) * w
-
-    c00 = lerp(corner(hx0, hy0, hz0), corner(hx1, hy0, hz0), wx)
-    c10 = lerp(corner(hx0, hy1, hz0), corner(hx1, hy1, hz0), wx)
-    c01 = lerp(corner(hx0, hy0, hz1), corner(hx1, hy0, hz1), wx)
-    c11 = lerp(corner(hx0, hy1, hz1), corner(hx1, hy1, hz1), wx)
-    return lerp(lerp(c00, c10, wy), lerp(c01, c11, wy), wz)
+    contrast: float = 1.0  # photographic textures: amplitude of the colour1..colour2 mixing
+    specular: float = 0.0  # strength of the lamps' highlights (0: matte)
+    shininess: float = 30.0  # Blinn-Phong exponent: larger is a smaller, sharper highlight
 
 
 @dataclass(frozen=True)
@@ -83,6 +61,10 @@ class MaterialTable:
     direction: np.ndarray  # (3, K) float32
     offset: np.ndarray  # (3, K) float32
     grain: np.ndarray  # (K,) float32
+    contrast: np.ndarray  # (K,) float32
+    specular: np.ndarray  # (K,) float32
+    shininess: np.ndarray  # (K,) float32
+    frame: np.ndarray  # (3, 3, K) float32: direction and two unit vectors across it (grain frame)
 
     @classmethod
     def build(cls, materials: Sequence[Material]) -> "MaterialTable":
@@ -97,10 +79,45 @@ class MaterialTable:
             direction=rows([m.direction for m in materials]),
             offset=rows([m.offset for m in materials]),
             grain=np.array([m.grain for m in materials], dtype=np.float32),
+            contrast=np.array([m.contrast for m in materials], dtype=np.float32),
+            specular=np.array([m.specular for m in materials], dtype=np.float32),
+            shininess=np.array([m.shininess for m in materials], dtype=np.float32),
+            frame=np.ascontiguousarray(np.stack([_grain_frame(m.direction) for m in materials], axis=-1), dtype=np.float32),
         )
 
-    def albedo(self, index: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """Albedo (3×N float32) of material ``index`` (N, intp) at local points ``q`` (3×N)."""
+    def albedo(self, index: np.ndarray, q: np.ndarray, footprint: np.ndarray | None = None) -> np.ndarray:
+        """Albedo (3×N float32) of material ``index`` (N, intp) at local points ``q`` (3×N);
+        ``footprint`` (N, metres per pixel there) band-limits the photographic textures."""
+        photo = self.pattern >= Pattern.FRACTAL
+        if not photo.any():
+            return self._classic(index, q)
+        is_photo = np.take(photo, index)
+        out = np.empty((3, index.shape[0]), dtype=np.float32)
+        plain, textured = np.flatnonzero(~is_photo), np.flatnonzero(is_photo)
+        out[:, plain] = self._classic(index[plain], q[:, plain])
+        fp = np.zeros(textured.shape, np.float32) if footprint is None else footprint[textured]
+        out[:, textured] = self._photo(index[textured], q[:, textured], fp)
+        return out
+
+    def _photo(self, index: np.ndarray, q: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+        """Albedo of the photographic patterns, in their grain frame (pattern units)."""
+        s = np.take(self.inv_scale, index)
+        p = [(q[a] + np.take(self.offset[a], index)) * s for a in range(3)]
+        u, v, w = (sum(p[a] * np.take(self.frame[k, a], index) for a in range(3)) for k in range(3))
+        kind = np.take(self.pattern, index).astype(np.int8) - np.int8(Pattern.FRACTAL)
+        mix, shade = photo_weight(kind, u, v, w, footprint * s, np.take(self.contrast, index))
+        return self._mix(index, mix, shade)
+
+    def _mix(self, index: np.ndarray, w: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """(color1 + (color2 − color1)·w)·factor per pixel: 3×N."""
+        out = np.empty((3, index.shape[0]), dtype=np.float32)
+        for a in range(3):
+            c1 = np.take(self.color1[a], index)
+            out[a] = (c1 + (np.take(self.color2[a], index) - c1) * w) * factor
+        return out
+
+    def _classic(self, index: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Albedo of the classic patterns (plain, checker, stripes, noise), grain included."""
         s = np.take(self.inv_scale, index)
         # Pattern space: one period per unit; planar rows keep every operation contiguous.
         x, y, z = ((q[a] + np.take(self.offset[a], index)) * s for a in range(3))
@@ -116,8 +133,19 @@ class MaterialTable:
         w = np.where(pattern == Pattern.NOISE, n, w)  # mixing weight: color1 (0) .. color2 (1)
         # The same noise doubles as grain, so plain surfaces are not flat in colour either.
         grain = 1.0 + np.take(self.grain, index) * (2.0 * n - 1.0)
-        out = np.empty((3, index.shape[0]), dtype=np.float32)
-        for a in range(3):
-            c1 = np.take(self.color1[a], index)
-            out[a] = (c1 + (np.take(self.color2[a], index) - c1) * w) * grain
-        return out
+        return self._mix(index, w, grain)
+
+
+@functools.lru_cache(maxsize=4096)
+def _grain_frame(direction: tuple[float, float, float]) -> np.ndarray:
+    """3×3 rows: the unit grain direction, a unit vector across it (horizontal where it can be),
+    and their cross product."""
+    d = np.asarray(direction, dtype=np.float64)
+    d = d / np.linalg.norm(d)
+    across = np.cross(d, (0.0, 0.0, 1.0))
+    if np.linalg.norm(across) < 1e-3:  # vertical grain: any horizontal vector is across it
+        across = np.array([1.0, 0.0, 0.0])
+    across /= np.linalg.norm(across)
+    frame = np.stack([d, across, np.cross(d, across)])
+    frame.setflags(write=False)  # cached and shared
+    return frame

@@ -15,35 +15,63 @@ import numpy as np
 from .camera import Camera, Pose, pose_from_angles
 from .renderer import Frame, Renderer
 from .scene import Scene, random_room_size, random_scene
+from .style import PoseStyle, RenderStyle, render_style
 
 # Separate streams, so a dataset frame and a sequence never share random numbers.
 _DATASET_STREAM = 0
 _SEQUENCE_STREAM = 1
 CAMERA_CLEARANCE = 0.3  # m between the camera and any item's footprint
+# Footprints at least this wide and tall are furniture (a chair is 0.3 m by 0.9 m), not clutter.
+_FURNITURE_RADIUS, _FURNITURE_HEIGHT = 0.28, 0.65
 
 
-def random_pose(scene: Scene, rng: np.random.Generator, tries: int = 64) -> tuple[Scene, Pose]:
-    """A hand-held-like viewpoint in free space, looking into the room.
-
-    Returns the scene too: if no free spot turns up, the items blocking the
-    last candidate are removed so the camera is never inside an object.
+def random_pose(
+    scene: Scene, rng: np.random.Generator, tries: int = 64, style: PoseStyle | None = None
+) -> tuple[Scene, Pose]:
+    """A hand-held-like viewpoint in free space, looking into the room (``style``: the height, pitch
+    and roll ranges; default classic). Returns the scene too: if no free spot turns up, the items
+    blocking the last candidate are removed so the camera is never inside an object.
     """
+    style = PoseStyle() if style is None else style
     lx, ly, lz = scene.room.size
+    target = _item_target(scene, rng, style)
     margin = CAMERA_CLEARANCE
     for _ in range(tries):
-        x, y = rng.uniform(margin, lx - margin), rng.uniform(margin, ly - margin)
+        if target is None:
+            x, y = rng.uniform(margin, lx - margin), rng.uniform(margin, ly - margin)
+        else:  # near the item, looking at it
+            a, r = rng.uniform(0, 2 * math.pi), target[3] + rng.uniform(0.4, 1.6)
+            x, y = target[0] + r * math.cos(a), target[1] + r * math.sin(a)
         if scene.is_free(x, y, margin):
             break
     scene = scene.without_items(scene.blocking_items(x, y, margin))  # a no-op unless every try failed
-    z = rng.uniform(0.7, min(1.9, lz - 0.4))
-    # Aim at a random point of the room, so views cross the room rather than face a wall up close.
-    tx, ty = rng.uniform(0.15, 0.85) * lx, rng.uniform(0.15, 0.85) * ly
-    if math.hypot(tx - x, ty - y) < 0.5:
-        tx, ty = lx - x, ly - y
-    yaw = math.atan2(ty - y, tx - x) + rng.normal(0.0, 0.3)
-    pitch = math.radians(rng.uniform(-38.0, 8.0))
-    roll = math.radians(rng.normal(0.0, 3.0))
+    z = rng.uniform(style.height[0], min(style.height[1], lz - style.ceiling_gap))
+    if target is None:
+        # Aim at a random point of the room, so views cross the room rather than face a wall up close.
+        tx, ty = rng.uniform(0.15, 0.85) * lx, rng.uniform(0.15, 0.85) * ly
+        if math.hypot(tx - x, ty - y) < 0.5:
+            tx, ty = lx - x, ly - y
+        yaw = math.atan2(ty - y, tx - x) + rng.normal(0.0, 0.3)
+        pitch = math.radians(rng.uniform(*style.pitch_deg))
+    else:
+        tx, ty, tz = target[0] - x, target[1] - y, target[2] - z
+        yaw = math.atan2(ty, tx) + rng.normal(0.0, 0.2)
+        pitch = math.atan2(tz, math.hypot(tx, ty)) + math.radians(rng.normal(0.0, 6.0))
+        pitch = min(max(pitch, math.radians(style.pitch_deg[0])), math.radians(style.pitch_deg[1]))
+    roll = math.radians(rng.normal(0.0, style.roll_std_deg))
     return scene, pose_from_angles(np.array([x, y, z]), yaw, pitch, roll)
+
+
+def _item_target(scene: Scene, rng: np.random.Generator, style: PoseStyle) -> tuple[float, float, float, float] | None:
+    """With probability ``aim_at_items``, a random piece of furniture's (table, chair, cabinet)
+    top centre and floor radius to look at."""
+    if style.aim_at_items <= 0 or rng.random() >= style.aim_at_items:
+        return None
+    furniture = [f for f in scene.footprints if f.radius >= _FURNITURE_RADIUS and f.height >= _FURNITURE_HEIGHT]
+    if not furniture:
+        return None
+    f = furniture[int(rng.integers(len(furniture)))]
+    return f.x, f.y, f.height, f.radius
 
 
 @dataclass(frozen=True)
@@ -121,25 +149,31 @@ def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
 
 
-def render_dataset_frame(seed: int, index: int, camera: Camera) -> Frame:
-    """Frame ``index`` of dataset ``seed``: its own random room, viewpoint and sensor noise."""
+def render_dataset_frame(seed: int, index: int, camera: Camera, style: str | RenderStyle = "classic") -> Frame:
+    """Frame ``index`` of dataset ``seed``: its own random room, viewpoint and sensor noise,
+    in the named render ``style`` (see ``style.RENDER_STYLES``)."""
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be non-negative, got {seed}, {index}")
+    style = render_style(style)
     rng = _rng(_DATASET_STREAM, seed, index)
-    scene, pose = random_pose(random_scene(rng), rng)
-    return Renderer(camera).render(scene, pose, rng)
+    scene, pose = random_pose(random_scene(rng, style=style.scene), rng, style=style.pose)
+    return Renderer(camera, style.sensor, style.shading).render(scene, pose, rng)
 
 
-def render_sequence(seed: int, num_frames: int, camera: Camera, fps: float = 15.0) -> Iterator[Frame]:
-    """``num_frames`` frames at ``fps`` along one smooth trajectory through one random room."""
+def render_sequence(
+    seed: int, num_frames: int, camera: Camera, fps: float = 15.0, style: str | RenderStyle = "classic"
+) -> Iterator[Frame]:
+    """``num_frames`` frames at ``fps`` along one smooth trajectory through one random room
+    (the trajectory is the same in every style; the room, lighting and sensor follow ``style``)."""
     if seed < 0 or num_frames < 0 or fps <= 0:
         raise ValueError(f"need seed >= 0, num_frames >= 0 and fps > 0, got {seed}, {num_frames}, {fps}")
+    style = render_style(style)
     rng = _rng(_SEQUENCE_STREAM, seed)
     size = random_room_size(rng)
     trajectory = Trajectory.random(size, rng)
     # Furniture is laid out around the path; clear_path only guards the contract.
-    scene = trajectory.clear_path(random_scene(rng, size=size, keep_clear=trajectory.keeps_clear))
-    renderer = Renderer(camera)
+    scene = trajectory.clear_path(random_scene(rng, size=size, keep_clear=trajectory.keeps_clear, style=style.scene))
+    renderer = Renderer(camera, style.sensor, style.shading)
     for i in range(num_frames):
         # Each frame's sensor noise has its own stream, so frame i does not depend on how many came before.
         yield renderer.render(scene, trajectory.pose(i / fps), _rng(_SEQUENCE_STREAM, seed, i))

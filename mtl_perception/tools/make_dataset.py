@@ -1,8 +1,9 @@
 """`mtl-perception make-dataset`: render a synthetic dataset in the MTAN layout.
 
-Train frame i is ``render_dataset_frame(seed, i)``; val frame i is
-``render_dataset_frame(seed, VAL_INDEX_OFFSET + i)``, so the splits never share
-a scene and the val set does not change when --train does.
+Train frame i is ``render_dataset_frame(seed, i, style=style)``; val frame i is
+``render_dataset_frame(seed, VAL_INDEX_OFFSET + i, style=style)``, so the splits never share
+a scene and the val set does not change when --train does. ``--style`` names a render style
+(``data.style.RENDER_STYLES``): "classic" (the default) or "randomized" (domain randomisation).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from ..data.camera import Camera
 from ..data.dataset import MODALITIES, write_camera, write_sample
+from ..data.style import RENDER_STYLES
 from ..data.trajectory import render_dataset_frame
 from .dataset_preview import save_preview
 
@@ -30,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, default=144, help="image height in pixels (default 144)")
     parser.add_argument("--width", type=int, default=192, help="image width in pixels (default 192)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    parser.add_argument("--style", choices=sorted(RENDER_STYLES), default="classic",
+                        help="render style: classic, or randomized for transfer to real cameras (default classic)")
     parser.add_argument("--preview", type=int, default=4, metavar="N", help="frames in preview.png (default 4, 0 = none)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
 
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         for f in d.glob("*.npy"):
             f.unlink()
 
+    style = getattr(args, "style", "classic")  # callers building a Namespace by hand may omit it
     camera = Camera.default(args.height, args.width)
     out.mkdir(parents=True, exist_ok=True)
     write_camera(out, camera)
@@ -65,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
     preview = []
     start = time.perf_counter()
     for split, i, index in tqdm(jobs, desc="make-dataset", unit="frame", dynamic_ncols=True):
-        frame = render_dataset_frame(args.seed, index, camera)
+        frame = render_dataset_frame(args.seed, index, camera, style=style)
         write_sample(out / split, i, frame)
         if len(preview) < args.preview:
             preview.append(frame)
     if preview:
         save_preview(out / PREVIEW_FILE, preview)
     seconds = time.perf_counter() - start
-    print(f"wrote {args.train} train + {args.val} val frames ({args.height}x{args.width}) to {out} in {seconds:.1f} s")
+    kind = "" if style == "classic" else f"{style} "
+    print(f"wrote {args.train} train + {args.val} val {kind}frames ({args.height}x{args.width}) to {out} in {seconds:.1f} s")
     return 0

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from ..model import ARCHITECTURES, BASE_CHANNELS, DECODERS, SCHEMES, SVD_INITS, TASKS, NetConfig
+from ..data.transforms import AUGMENT_PRESETS
 from ..model.pretrained import PRETRAINED
 
 WEIGHTINGS = ("equal", "uncertainty", "dwa")
@@ -158,6 +159,7 @@ class TrainConfig:
              f"model.pretrained needs an arch with shipped weights: {sorted(PRETRAINED)}, got {self.model.arch!r}"),
             (self.model.encoder_lr_factor > 0, "model.encoder_lr_factor must be > 0"),
             (self.loss.depth_si_weight >= 0, "loss.depth_si_weight must be >= 0"),
+            (self.data.augment_preset in AUGMENT_PRESETS, f"data.augment_preset must be one of {sorted(AUGMENT_PRESETS)}"),
             (self.model.width > 0, "model.width must be > 0"),
             (self.model.rank is None or self.model.rank > 0, "model.rank must be > 0 or null"),
             (self.loss.weighting in WEIGHTINGS, f"loss.weighting must be one of {WEIGHTINGS}"),

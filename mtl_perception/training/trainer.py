@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..model import MultiTaskNet, SVDBasis, SVDConv, partition_parameters
 from .build import mean_depth, model_from_config, prepare_batch
 from .checkpoint import capture_rng, load_checkpoint, restore_rng
-from .config import TrainConfig, config_from_dict
+from .config import DataConfig, TrainConfig, config_from_dict
 from .distributed import DistContext, all_reduce_sum, average_gradients, init_distributed
 from .hooks import Hook, default_hooks
 from .init import initial_compact
@@ -41,14 +41,22 @@ def limit(dataset: Dataset, count: int) -> Dataset:
     return Subset(dataset, range(min(count, len(dataset)))) if count > 0 else dataset
 
 
-def load_split(root: str, split: str, *, count: int, in_memory: bool, augment: bool = False, seed: int | None = None) -> Dataset:
-    """A split of an MTAN dataset, its first `count` samples (0: all), optionally held in memory."""
+def load_split(root: str, split: str, *, count: int, in_memory: bool, augment: bool | str = False, seed: int | None = None) -> Dataset:
+    """A split of an MTAN dataset, its first `count` samples (0: all), optionally held in memory.
+
+    augment: False, True (the "basic" preset) or a preset name (data.transforms.AUGMENT_PRESETS).
+    """
     from ..data import InMemoryDataset, MTANDataset
 
     source = MTANDataset(root, split, augment=augment, seed=seed)
     if not in_memory:
         return limit(source, count)
     return InMemoryDataset(source, limit=count, progress=True)
+
+
+def train_augmentation(data: DataConfig) -> bool | str:
+    """What MTANDataset's `augment` takes for this config: off, or the named preset."""
+    return data.augment_preset if data.augment else False
 
 
 @dataclass
@@ -67,7 +75,7 @@ def build_data(config: TrainConfig, ctx: DistContext) -> TrainingData:
     d = config.data
     if d.roots:
         return build_mixture_data(config, ctx)
-    train_set = load_split(d.root, "train", count=d.train_limit, in_memory=d.in_memory, augment=d.augment, seed=config.seed)
+    train_set = load_split(d.root, "train", count=d.train_limit, in_memory=d.in_memory, augment=train_augmentation(d), seed=config.seed)
     val_set = load_split(d.root, "val", count=d.val_limit, in_memory=d.in_memory)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
     train_loader = DataLoader(train_set, config.batch_size, sampler=sampler, num_workers=d.num_workers, drop_last=len(sampler) >= 2 * config.batch_size)
@@ -84,7 +92,7 @@ def build_mixture_data(config: TrainConfig, ctx: DistContext) -> TrainingData:
     from ..data.mixture import DatasetMixture, WeightedMixtureSampler
 
     d, size = config.data, (config.data.height, config.data.width)
-    trains = [load_split(r.root, "train", count=d.train_limit, in_memory=d.in_memory, augment=d.augment, seed=config.seed) for r in d.roots]
+    trains = [load_split(r.root, "train", count=d.train_limit, in_memory=d.in_memory, augment=train_augmentation(d), seed=config.seed) for r in d.roots]
     vals = {r.label: DatasetMixture([load_split(r.root, "val", count=d.val_limit, in_memory=d.in_memory)], size) for r in d.roots}
     train_set = DatasetMixture(trains, size)
     sampler = WeightedMixtureSampler(train_set.sizes, [r.weight for r in d.roots], seed=config.seed, num_replicas=ctx.world_size, rank=ctx.rank)
@@ -300,7 +308,7 @@ class Trainer:
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
         with autocast:
             outputs = self._forward(images, phase)
-            losses = task_losses(outputs, targets)
+            losses = task_losses(outputs, targets, depth_si_weight=self.config.loss.depth_si_weight)
         # Phase B: each task's m and private parameters only influence that task's output, so
         # the gradient of the plain sum w.r.t. them is exactly the gradient of the task's own loss.
         loss = sum(losses.values()) if phase == PHASE_B else self.weighting(losses)
@@ -385,7 +393,7 @@ class Trainer:
     def evaluate(self, loader: DataLoader) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
         """Metrics and mean losses per task of the current model over `loader`."""
         return run_validation(self.model, loader, tasks=self.tasks, num_classes=self.net_config.num_classes, size=self.size,
-                              device=self.device, memory_format=self.memory_format)
+                              device=self.device, memory_format=self.memory_format, depth_si_weight=self.config.loss.depth_si_weight)
 
     def evaluate_datasets(self) -> dict[str, dict[str, Any]]:
         """{label: {"val": metrics, "val_loss": losses}} for each dataset of data.roots."""

@@ -13,10 +13,11 @@ from .losses import task_losses
 
 
 @torch.no_grad()
-def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str], num_classes: int, size: tuple[int, int], device: torch.device, memory_format: torch.memory_format = torch.contiguous_format, per_class: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str], num_classes: int, size: tuple[int, int], device: torch.device, memory_format: torch.memory_format = torch.contiguous_format, per_class: bool = False, depth_si_weight: float = 0.0) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Metrics per task over the whole loader (all ranks) and the mean loss per task.
 
     per_class: also keep segmentation's per-class IoU list (logs and tables take scalars only).
+    depth_si_weight: the training objective's depth loss (L1 + weight × SI-log), so val loss tracks it.
     """
     from ..metrics import make_meters
 
@@ -27,7 +28,7 @@ def run_validation(model: nn.Module, loader: DataLoader, *, tasks: Sequence[str]
     for batch in loader:
         images, targets = prepare_batch(batch, size, device, memory_format)
         outputs = model(images)
-        for i, (task, value) in enumerate(task_losses(outputs, targets).items()):
+        for i, (task, value) in enumerate(task_losses(outputs, targets, depth_si_weight=depth_si_weight).items()):
             loss_sums[i] += float(value) * images.shape[0]
         loss_sums[-1] += images.shape[0]
         for task in tasks:
