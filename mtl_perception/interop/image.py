@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .codec_header import HeaderError, compressed_size
+
 # encoding -> (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
@@ -167,19 +169,35 @@ def encode_compressed(rgb: np.ndarray, fmt: str, *, jpeg_quality: int = 95) -> t
     return f"rgb8; {fmt} compressed bgr8", np.ascontiguousarray(encoded.reshape(-1), dtype=np.uint8)
 
 
-def decode_compressed(data: Any, *, channel_order: str = "rgb") -> np.ndarray | None:
+def decode_compressed(data: Any, *, channel_order: str = "rgb", max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
     """A CompressedImage payload (png or jpeg) -> H×W×3 uint8 in `channel_order` ("rgb", or OpenCV's "bgr"); None when undecodable.
 
-    Decoding straight into the wanted order spares a whole-image copy: at 640×480 the copy
-    took 1.5 ms, more than the jpeg decode itself (1.3 ms).
+    The payload is sized from its header first (codec_header): anything but a PNG or JPEG with
+    a readable size gives None, and one over `max_pixels` raises ImageFormatError, both before
+    any decoder runs. Decoding straight into the wanted order spares a whole-image copy: at
+    640×480 the copy took 1.5 ms, more than the jpeg decode itself (1.3 ms).
     """
-    import cv2
-
     if channel_order not in ("rgb", "bgr"):
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-    raw = np.asarray(data, dtype=np.uint8) if isinstance(data, np.ndarray) else _payload(data)
-    if not raw.size:
+    try:
+        _, width, height = compressed_size(data)
+    except HeaderError:
         return None
+    _refuse_oversized(width, height, max_pixels, None)
+    return _imdecode(data, channel_order)
+
+
+def _refuse_oversized(width: int, height: int, max_pixels: int, limit_name: str | None) -> None:
+    if width * height > max_pixels:
+        limit = f"{limit_name} {max_pixels}" if limit_name else f"the {max_pixels}-pixel limit"
+        raise ImageFormatError(f"{width}x{height} = {width * height} pixels (from the header) exceeds {limit}; refused before decoding")
+
+
+def _imdecode(data: Any, channel_order: str) -> np.ndarray | None:
+    """OpenCV's decode, straight into `channel_order`; only for a payload whose header was sized."""
+    import cv2
+
+    raw = np.asarray(data, dtype=np.uint8) if isinstance(data, np.ndarray) else _payload(data)
     if channel_order == "bgr":
         return cv2.imdecode(raw, cv2.IMREAD_COLOR)
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10
@@ -189,18 +207,26 @@ def decode_compressed(data: Any, *, channel_order: str = "rgb") -> np.ndarray | 
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
+def compressed_to_rgb(fmt: str, data: Any, *, max_pixels: int = MAX_PIXELS, limit_name: str | None = None) -> np.ndarray:
     """A CompressedImage (format string + payload) -> H×W×3 uint8 RGB, or ImageFormatError.
 
     image_transport's compressed plugin writes "<source>; <codec> compressed <bytes' order>",
     e.g. "rgb8; jpeg compressed bgr8" (older: just "jpeg"). The payload's order is bgr8 (or
     mono8) for what that plugin publishes; "... compressed rgb8" means the encoder was handed RGB
     as if it were BGR, so OpenCV's BGR result is RGB already. compressedDepth is not colour.
+    The size is read from the PNG/JPEG header and a frame over `max_pixels` (named
+    `limit_name` in the error) is refused before decoding: a 780 KB PNG can inflate to 805 MB.
     """
     if "compresseddepth" in fmt.lower():
         raise ImageFormatError(f"compressed format {shorten(fmt)} is depth (compressedDepth), not a colour image")
+    try:
+        _, width, height = compressed_size(data)
+    except HeaderError as exc:
+        raise ImageFormatError(f"compressed payload ({len(data)} bytes, format {shorten(fmt)}) is not a decodable jpeg or png: {exc}") from None
+    _refuse_oversized(width, height, max_pixels, limit_name)
     swapped = fmt.strip().lower().endswith("compressed rgb8")  # OpenCV's BGR result is then RGB already
-    rgb = decode_compressed(data, channel_order="bgr" if swapped else "rgb")
+    rgb = _imdecode(data, "bgr" if swapped else "rgb")
     if rgb is None:
         raise ImageFormatError(f"compressed payload ({len(data)} bytes, format {shorten(fmt)}) is not a decodable jpeg or png")
+    _refuse_oversized(rgb.shape[1], rgb.shape[0], max_pixels, limit_name)  # the header and the decoder agreed so far; keep it so
     return rgb

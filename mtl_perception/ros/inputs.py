@@ -2,7 +2,9 @@
 
 `input_transport` raw takes sensor_msgs/Image on `image`; compressed takes image_transport's
 sensor_msgs/CompressedImage on `image/compressed` (jpeg or png, decoded with OpenCV). Both
-refuse an oversized frame before decoding, so a hostile message costs no decode.
+refuse an oversized frame before decoding, so a hostile message costs no decode: a raw frame by
+its width and height fields, a compressed one by the size in its PNG IHDR or JPEG SOF header
+(interop.codec_header), read before OpenCV sees the payload.
 """
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ def frame_to_rgb(msg: Image | CompressedImage, limits: FrameLimits) -> np.ndarra
     if size > limits.max_bytes:
         raise ImageFormatError(f"{size} data bytes exceed max_frame_bytes {limits.max_bytes}")
     if isinstance(msg, CompressedImage):
-        # The pixel count is known only after decoding; OpenCV itself refuses > 2^30 pixels.
-        rgb = compressed_to_rgb(msg.format, msg.data)
+        # Sized from its PNG/JPEG header and refused there when too large: no decoder runs.
+        rgb = compressed_to_rgb(msg.format, msg.data, max_pixels=limits.max_pixels, limit_name="max_frame_pixels")
         _check_pixels(rgb.shape[1], rgb.shape[0], limits)
         return rgb
     _check_pixels(int(msg.width), int(msg.height), limits)

@@ -27,6 +27,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -80,6 +81,10 @@ class PerceptionNode(LifecycleNode):
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._values: dict[str, Any] = params.declare(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        given = list(self._parameter_overrides)  # the params file's and -p keys for this node (rclpy keeps them there)
+        unknown = params.unknown_keys_warning(given, [*params.SPECS, *(name for name in given if self.has_parameter(name))])
+        if unknown:
+            self.get_logger().warn(unknown)
         guard_change_state(self, self.get_logger().warn)
         self.engine = None
         self.stats = ServingStats.create()
@@ -97,7 +102,7 @@ class PerceptionNode(LifecycleNode):
         self._large_frame_done = False  # set by infer, read by the publisher thread
         self._camera_info: CameraInfo | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_timer = self.create_timer(self._values["diagnostics_period"], self.publish_diagnostics)
+        self._diag_timer = self.create_timer(self._diagnostics_period(), self.publish_diagnostics)
         if self._values["autostart"] is True:
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 self.trigger_activate()
@@ -107,6 +112,25 @@ class PerceptionNode(LifecycleNode):
             self._fail(f"configure not attempted: {params.validate('autostart', self._values['autostart'])}")
 
     # ------------------------------------------------------------------ state and parameters
+    def declare_parameter(self, name: str, value: Any = None, descriptor: Any = None, ignore_override: bool = False) -> Any:
+        """rclpy's own bool parameters (declared inside Node.__init__): a wrong-typed start value
+        falls back to rclpy's default with one error line instead of rclpy's exception ending the process."""
+        if name in params.RCLPY_BOOL_PARAMETERS and not ignore_override:
+            override = self._parameter_overrides.get(name)
+            if override is not None and type(override.value) is not bool:
+                self.get_logger().error(f"ignoring {name}={params.show(override.value)}: {name} must be a bool; using {value!r}")
+                ignore_override = True
+        return super().declare_parameter(name, value, descriptor, ignore_override)
+
+    def _diagnostics_period(self) -> float:
+        """diagnostics_period once it is valid; a wrong start value runs the timer at the default (configure then fails naming it)."""
+        period = params.usable("diagnostics_period", self._values["diagnostics_period"])
+        if period != params.coerce("diagnostics_period", self._values["diagnostics_period"]):
+            self.get_logger().error(
+                f"{params.validate('diagnostics_period', self._values['diagnostics_period'])}; /diagnostics every {period} s until it is fixed"
+            )
+        return float(period)
+
     @property
     def state(self) -> str:
         return str(self._state_machine.current_state[1])
@@ -135,7 +159,7 @@ class PerceptionNode(LifecycleNode):
         for change in changes:
             reason = params.validate(change.name, change.value, state, self._values)
             if reason:
-                self.get_logger().warn(f"rejected parameter {change.name}={change.value!r}: {reason}")
+                self.get_logger().warn(f"rejected parameter {change.name}={params.show(change.value)}: {reason}")
                 return SetParametersResult(successful=False, reason=reason)
         for change in changes:
             if change.name in params.SPECS:
@@ -147,6 +171,7 @@ class PerceptionNode(LifecycleNode):
 
     def _fail(self, reason: str) -> TransitionCallbackReturn:
         """One error line: what failed, and that the node is still up waiting to be configured."""
+        reason = params.one_line(reason)  # an exception may quote a long path or span lines
         self.last_transition_error = reason
         name = self.get_fully_qualified_name()
         self.get_logger().error(f"{reason} -- the node stays up, unconfigured; fix it (ros2 param set {name} ...) and run `ros2 lifecycle set {name} configure`")
@@ -382,7 +407,11 @@ class PerceptionNode(LifecycleNode):
 def main(args: list[str] | None = None) -> int:
     keep_frame_buffers_in_heap()  # process-wide, so here and not in the node (which may share a process)
     profile = use_node_profile()  # before rclpy.init, when Fast DDS reads its profile
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except _rclpy.RCLError as exc:  # an unparseable -p value or params file: rcl's message, in one line
+        print(f"perception_node: cannot start: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     node = None
     try:
         node = PerceptionNode()

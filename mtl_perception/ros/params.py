@@ -4,12 +4,19 @@
 current)` says why a value is refused. Every parameter is declared with dynamic typing and
 without rclpy ranges, so rclpy never throws at startup: a wrong value there is kept and makes
 configure fail with one line from `validate`, and an integer is accepted for a float parameter
-(robot users write `5` for 5.0). Parameters marked *structural* are wired into the model or
-the endpoints at configure time: they may change only while the node is unconfigured, except
-to their current value (so `ros2 param load` of a `ros2 param dump` succeeds).
+(robot users write `5` for 5.0). The one value used before configure, `diagnostics_period` (the
+diagnostics timer runs while unconfigured), is used only once valid (`usable`): a wrong start
+value runs the timer at the default period, and configure fails naming it like any other.
+rclpy's own typed parameters (`RCLPY_BOOL_PARAMETERS`) fall back to their default with one
+error line instead of rclpy's exception. Keys in the params file or `-p` that the node does not
+declare are named in one warning with the closest declared name (`unknown_keys_warning`).
+Parameters marked *structural* are wired into the model or the endpoints at configure time:
+they may change only while the node is unconfigured, except to their current value (so
+`ros2 param load` of a `ros2 param dump` succeeds).
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -92,6 +99,46 @@ SPECS: dict[str, Spec] = {
         DEFAULT_MAX_FRAME_BYTES, "Frames whose data field is longer are refused before decoding.", int_range=(1, 2**31 - 1)
     ),
 }
+
+
+# Parameters rclpy itself declares with a fixed type (TimeSource, TypeDescriptionService):
+# a wrong-typed override makes rclpy raise inside Node.__init__, so the node checks them first.
+RCLPY_BOOL_PARAMETERS = ("use_sim_time", "start_type_description_service")
+RCLPY_PARAMETER_PREFIXES = ("qos_overrides.",)  # rclpy's QoS overriding options (unused here, not unknown)
+MAX_PATH_CHARS = 4096  # Linux PATH_MAX
+MAX_SHOWN_CHARS = 60  # a value is quoted at most this long in a refusal (a 1 MB string stays one short line)
+MAX_REASON_CHARS = 600  # a configure failure's line at most (an exception may quote a long path)
+
+
+def show(value: Any) -> str:
+    """repr() of a parameter value, cut so a refusal stays one short line."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} chars)"
+
+
+def one_line(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """`text` on one line (whitespace runs folded where it has line breaks), cut to `limit` characters."""
+    if "\n" in text or "\r" in text:
+        text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def usable(name: str, value: Any) -> Any:
+    """`value` (widened) if it passes type and range, else the parameter's default."""
+    value = coerce(name, value)
+    return SPECS[name].default if _type_or_range_error(name, SPECS[name], value) else value
+
+
+def unknown_keys_warning(given: list[str], declared: list[str]) -> str | None:
+    """One line naming the keys in `given` the node does not declare, each with its closest declared name."""
+    unknown = sorted(k for k in given if k not in declared and not k.startswith(RCLPY_PARAMETER_PREFIXES))
+    if not unknown:
+        return None
+    names = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
+        names.append(f"{show(key)} (did you mean {close[0]!r}?)" if close else show(key))
+    return f"ignoring unknown parameter(s) {', '.join(names)}: not parameters of this node (see config/perception.yaml)"
 
 
 def backend_for(requested: str, device_type: str = "cpu") -> str:
@@ -177,19 +224,22 @@ def validate(name: str, value: Any, state: str = "unconfigured", current: dict[s
         return f"{name} is read when the node starts; restart the node to change it"
     if spec.structural and state not in ("unconfigured", "finalized") and not unchanged:
         return f"{name} can only change while unconfigured (node is {state}); deactivate and cleanup first"
+    if name == "model_path" and (len(value) > MAX_PATH_CHARS or any(c in value for c in "\0\n\r")):
+        return f"model_path must be a directory path of at most {MAX_PATH_CHARS} characters without NUL or line breaks, got {show(value)}"
     if name == "device" and not DEVICE_PATTERN.match(value):
-        return f"device must be auto, cpu, cuda or cuda:N, got {value!r}"
+        return f"device must be auto, cpu, cuda or cuda:N, got {show(value)}"
     if name in ("input_qos", "output_qos"):
-        return qos_error(value, (current or {}).get(f"{name}_depth", 1))
+        # against a valid depth only: a wrong depth is refused under its own name, and must not make this check raise
+        return qos_error(value, usable(f"{name}_depth", (current or {}).get(f"{name}_depth", 1)))
     return None
 
 
 def _type_or_range_error(name: str, spec: Spec, value: Any) -> str | None:
     expected = type(spec.default)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        return f"{name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
+        return f"{name} must be a {expected.__name__}, got {type(value).__name__} {show(value)}"
     if spec.choices and value not in spec.choices:
-        return f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
+        return f"{name} must be one of {', '.join(spec.choices)}, got {show(value)}"
     if spec.int_range and not spec.int_range[0] <= value <= spec.int_range[1]:
         return f"{name} must be in {spec.int_range[0]}..{spec.int_range[1]}, got {value}"
     if spec.float_range:

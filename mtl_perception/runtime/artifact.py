@@ -9,7 +9,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -86,6 +86,39 @@ def _require_known_keys(section: Any, known: frozenset[str], where: str) -> None
     _require(not unknown, f"{where}: unknown key(s) {unknown[:5]} (known: {sorted(known)})")
 
 
+def net_config_type_error(data: Mapping[str, Any]) -> str | None:
+    """Why a 'net' JSON object cannot become a NetConfig by the *types* of its values (None = they fit).
+
+    NetConfig itself checks ranges, with comparisons that fail obscurely on a wrong type
+    (`num_classes: "10"` gave "'<=' not supported between instances of 'int' and 'str'"); each
+    field's type is taken from its default, so a field added to NetConfig is checked too.
+    """
+    for spec in fields(NetConfig):
+        if spec.name not in data:
+            continue
+        value = data[spec.name]
+        default = spec.default if spec.default is not MISSING else spec.default_factory()  # type: ignore[misc]
+        if isinstance(default, bool):
+            ok, wanted = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok, wanted = _is_number(value), "a finite number"
+        elif isinstance(default, str):
+            ok, wanted = isinstance(value, str), "a string"
+        elif isinstance(default, tuple):
+            kind = type(default[0]) if default else object
+            ok = isinstance(value, (list, tuple)) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+            wanted = f"a list of {'integers' if kind is int else 'strings' if kind is str else 'values'}"
+        elif isinstance(default, Mapping):
+            ok, wanted = isinstance(value, Mapping), "an object"
+        else:
+            continue
+        if not ok:
+            return f"net.{spec.name} must be {wanted}, got {type(value).__name__} {repr(value)[:40]}"
+    return None
+
+
 def check_net_bounds(net: NetConfig, where: str) -> None:
     """Refuse configs whose network would take minutes or gigabytes to build (before building it)."""
     _require(net.in_channels == 3, f"{where}: net.in_channels must be 3 (RGB), got {net.in_channels}")
@@ -123,6 +156,8 @@ def _parse_meta(data: Any, source: Path) -> tuple[ArtifactMeta, str]:
     for key in ("net", "class_names", "palette", "input", "weights"):
         _require(key in data, f"{where}: missing key {key!r}")
     _require(isinstance(data["net"], dict), f"{where}: 'net' must be a JSON object")
+    type_error = net_config_type_error(data["net"])
+    _require(type_error is None, f"{where}: invalid 'net' config: {type_error}")
     try:
         net = NetConfig.from_dict(data["net"])
     except (TypeError, ValueError) as exc:

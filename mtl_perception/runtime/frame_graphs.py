@@ -5,6 +5,13 @@ pre- and post-processing at camera resolution waited for it at each of their ops
 `Engine.predict` at 480x640 kept 0.04 of its rate beside a busy Python thread, the traced frame
 0.61: benchmarks/bench_gil.py). A traced graph runs the frame without the GIL.
 Graphs are keyed by (input shape, output size, confidence) and kept for the few most recent keys.
+
+Tracing is bounded, not only the cache: each trace costs a few hundred milliseconds and leaves
+memory TorchScript never hands back (its compiled types live in a process-wide compilation
+unit), so when more keys cycle than the cache holds, re-tracing on every frame grew RSS by
+~8 MB a frame (+1.6 GB over 200 frames cycling 8 sizes) at 0.34 s a frame. An engine traces at
+most `TRACE_BUDGET` graphs in its life; once they are spent, a key without a graph is served
+eagerly (same maps, with the GIL taken between ops) and nothing more is traced or held.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from torch import nn
 
 LOG = logging.getLogger(__name__)
 GRAPH_CAPACITY = 4  # camera sizes × confidence on/off a node sees at once
+TRACE_BUDGET = 2 * GRAPH_CAPACITY  # traces in an engine's life: room to replace every cached size once
 WARMUP_CALLS = 2  # TorchScript's profiling executor optimises a graph on its first calls
 REL_TOLERANCE = 1e-5  # the graph runs the same ops as eager; only fused kernels may round apart
 
@@ -49,8 +57,10 @@ class FrameGraphs:
     what the eager fallback calls, for a key the tracer could not handle or reproduce.
     """
 
-    def __init__(self, frame_maps: FrameMaps, model: nn.Module, network: Network, capacity: int = GRAPH_CAPACITY) -> None:
+    def __init__(self, frame_maps: FrameMaps, model: nn.Module, network: Network, capacity: int = GRAPH_CAPACITY,
+                 trace_budget: int = TRACE_BUDGET) -> None:
         self._frame_maps, self._model, self._network, self._capacity = frame_maps, model, network, capacity
+        self.traces_left = trace_budget
         self._graphs: OrderedDict[Key, Callable[[torch.Tensor], dict[str, torch.Tensor]] | None] = OrderedDict()
         self._lock = threading.Lock()  # one worker traces a new key; the other waits for it
 
@@ -62,11 +72,16 @@ class FrameGraphs:
         with self._lock:
             if key in self._graphs:
                 self._graphs.move_to_end(key)
-            else:
-                self._graphs[key] = self._trace(image, key)
+                graph = self._graphs[key]
+            elif self.traces_left > 0:
+                self.traces_left -= 1
+                if not self.traces_left:
+                    LOG.warning("frame graphs: the last of this engine's traces; sizes without a graph are served eagerly from now on")
+                graph = self._graphs[key] = self._trace(image, key)
                 while len(self._graphs) > self._capacity:
                     self._graphs.popitem(last=False)
-            graph = self._graphs[key]
+            else:
+                graph = None  # budget spent: eager, nothing traced or kept
         return graph(image) if graph is not None else self._frame_maps(image, size, confidence, self._network)
 
     def _trace(self, image: torch.Tensor, key: Key) -> Callable[[torch.Tensor], dict[str, torch.Tensor]] | None:

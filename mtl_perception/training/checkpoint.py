@@ -13,6 +13,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from ..runtime.artifact import net_config_type_error
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt or not one of ours."""
@@ -54,13 +56,23 @@ def state_digest(state: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def remove_orphan_temps(directory: str | os.PathLike[str], names: tuple[str, ...] = ("last.pt", "best.pt")) -> list[Path]:
-    """Delete the `.NAME.*.tmp` files save_checkpoint leaves when killed mid-write; returns them."""
+def remove_orphan_temps(directory: str | os.PathLike[str], names: tuple[str, ...] = ("last.pt", "best.pt")) -> list[tuple[Path, int]]:
+    """Delete the `.NAME.*.tmp` files save_checkpoint leaves when killed mid-write; returns (path, bytes) of each.
+
+    Only files this program created are removed: save_checkpoint's temporary files are named by
+    `tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")` beside NAME, in the run directory that
+    `train --out` owns, and nothing else there has that pattern (`.notes.tmp`, `last.pt.tmp`,
+    files in subdirectories are left alone). A kill during the very first save leaves only such
+    a file (0 bytes or half a checkpoint) and no last.pt.
+    """
     removed = []
     for name in names:
-        for orphan in Path(directory).glob(f".{name}.*.tmp"):
+        for orphan in sorted(Path(directory).glob(f".{name}.*.tmp")):
+            if not orphan.is_file() or orphan.is_symlink():
+                continue
+            size = orphan.stat().st_size
             orphan.unlink(missing_ok=True)
-            removed.append(orphan)
+            removed.append((orphan, size))
     return removed
 
 
@@ -123,8 +135,49 @@ def check_training_state(state: Mapping[str, Any], path: str | os.PathLike[str])
             raise CheckpointError(f"{path}: checkpoint field {key!r} has type {type(state[key]).__name__}")
     if len(state["input_size"]) != 2 or not all(isinstance(v, int) and v > 0 for v in state["input_size"]):
         raise CheckpointError(f"{path}: checkpoint field 'input_size' must be two positive ints")
+    net_error = net_config_type_error(state["net"])
+    if net_error:
+        raise CheckpointError(f"{path}: checkpoint field 'net' is invalid: {net_error}")
+    _check_counters(state, path)
+    for field in ("model", "weighting"):  # what eval and export run, and what resume continues from
+        _check_finite(state[field], f"{path}: checkpoint field {field!r}")
     _check_rng(state["rng"], path)
     return state
+
+
+def check_resume_state(state: Mapping[str, Any], path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """What only resume reads, beyond check_training_state: optimizer moments must be finite too
+    (a NaN there turns the next step's weights to NaN as surely as a NaN weight)."""
+    _check_finite(state["optimizers"], f"{path}: checkpoint field 'optimizers'")
+    return state
+
+
+def _check_counters(state: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """epoch (the next epoch to run) in 0..config.epochs, step >= 0, best_epoch >= -1 (none yet)."""
+    epochs = state["config"].get("epochs")
+    limit = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1 else None
+    if state["epoch"] < 0 or (limit is not None and state["epoch"] > limit):
+        bound = f"0..{limit} (the run's epochs)" if limit is not None else ">= 0"
+        raise CheckpointError(f"{path}: checkpoint field 'epoch' is {state['epoch']}, must be in {bound}")
+    if state["step"] < 0:
+        raise CheckpointError(f"{path}: checkpoint field 'step' is {state['step']}, must be >= 0")
+    if state["best_epoch"] < -1 or (limit is not None and state["best_epoch"] > limit):
+        raise CheckpointError(f"{path}: checkpoint field 'best_epoch' is {state['best_epoch']}, must be -1 (none yet) or an epoch of the run")
+
+
+def _check_finite(tree: Any, where: str, key: str = "") -> None:
+    """Raise CheckpointError naming the first floating tensor in `tree` holding NaN or Inf."""
+    if isinstance(tree, torch.Tensor):
+        if tree.is_floating_point() or tree.is_complex():
+            bad = int((~torch.isfinite(tree)).sum())
+            if bad:
+                raise CheckpointError(f"{where}: tensor {key or '(top)'!r} holds {bad} NaN/Inf value(s) of {tree.numel()}: training diverged or the file was edited; use an earlier checkpoint")
+    elif isinstance(tree, Mapping):
+        for name, value in tree.items():
+            _check_finite(value, where, f"{key}.{name}" if key else str(name))
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            _check_finite(value, where, f"{key}[{index}]")
 
 
 def _check_rng(rng: Mapping[str, Any], path: str | os.PathLike[str]) -> None:

@@ -282,7 +282,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+            raise ConfigError(f"override {item!r}: value is not valid YAML: {_yaml_problem(exc)}") from exc
         # YAML reads "1e-3" as a string (it wants "1.0e-3"); accept the usual float spelling.
         if isinstance(value, str):
             try:
@@ -299,6 +299,13 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     return nested
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where it is."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else str(problem)
+
+
 def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
     return _build(TrainConfig, data).validate()
 
@@ -311,7 +318,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         try:
             loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
         data = _merge(data, _float_strings(loaded))

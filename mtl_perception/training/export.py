@@ -32,6 +32,15 @@ class _TupleOutputs(nn.Module):
         return tuple(out[t] for t in self.tasks)
 
 
+MAX_CHECK_FRAMES = 1000
+
+
+def check_frame_count(frames: Any) -> None:
+    """--frames: how many frames compare the training form with the artifact, 1..MAX_CHECK_FRAMES."""
+    if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= MAX_CHECK_FRAMES:
+        raise ValueError(f"--frames must be an integer in 1..{MAX_CHECK_FRAMES} (frames checked against the training form), got {frames!r}")
+
+
 def check_frames(state: dict[str, Any], data_root: str | None, count: int) -> np.ndarray:
     """uint8 H×W×3 frames from the val split (random frames when no dataset is at hand)."""
     height, width = state["input_size"]
@@ -53,6 +62,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, name: str | No
     from .checkpoint import load_training_checkpoint, weights_error
     from .build import model_from_checkpoint, normalize_images
 
+    check_frame_count(frames)
     state = load_training_checkpoint(checkpoint)
     try:
         model = model_from_checkpoint(state)
@@ -116,9 +126,10 @@ def run(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
 
     try:
+        check_frame_count(args.frames)  # before the checkpoint is read or anything written
         command = ["mtl-perception", "export", *sys.argv[2:]] if sys.argv[1:2] == ["export"] else sys.argv
         export_checkpoint(args.checkpoint, args.out, name=args.name, data_root=args.data, frames=args.frames, onnx=args.onnx, command=command)
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError) as exc:
         print(f"mtl-perception export: {exc}", file=sys.stderr)
         return 2
     print(f"artifact written to {args.out}")

@@ -20,10 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, args.overrides)
-    except (ConfigError, OSError) as exc:
-        print(f"mtl-perception train: {exc}", file=sys.stderr)
+    except (ConfigError, OSError) as exc:  # one line: PyYAML's messages span several, with a caret drawing
+        print(f"mtl-perception train: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    from .checkpoint import CheckpointError, load_training_checkpoint, remove_orphan_temps, weights_error
+    from .checkpoint import CheckpointError, check_resume_state, load_training_checkpoint, remove_orphan_temps, weights_error
     from .distributed import init_distributed, shutdown_distributed
     from .trainer import Trainer
 
@@ -32,10 +32,19 @@ def run(args: argparse.Namespace) -> int:
         command = ["mtl-perception", "train", *sys.argv[2:]] if sys.argv[1:2] == ["train"] else sys.argv
         if args.resume and args.init:
             raise ValueError("--init starts a new run and --resume continues one: give only one")
+        # A run killed mid-save leaves its temporary file behind (remove_orphan_temps: only the
+        # names save_checkpoint gives them, in this run directory); a new run or a resume clears them.
+        removed = remove_orphan_temps(args.out) if ctx.is_main else []
         if args.resume:
-            if ctx.is_main:  # a run killed mid-save leaves its temporary file behind
-                remove_orphan_temps(args.out)
-            load_training_checkpoint(Path(args.out) / "last.pt")  # every field checked before anything is built
+            last = Path(args.out) / "last.pt"
+            unfinished = [(path, size) for path, size in removed if path.name.startswith(".last.pt.")]
+            if unfinished and not last.exists():
+                found = ", ".join(f"{path.name} ({size} bytes)" for path, size in unfinished)
+                raise CheckpointError(
+                    f"nothing to resume in {args.out}: no last.pt, only the unfinished first save {found} of a run killed while "
+                    "writing it (removed); start the run again without --resume"
+                )
+            check_resume_state(load_training_checkpoint(last), last)  # every field checked before anything is built
         try:
             trainer = Trainer.from_config(config, args.out, resume=args.resume, ctx=ctx, command=command, init=args.init)
         except (RuntimeError, KeyError, TypeError, IndexError) as exc:
