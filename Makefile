@@ -27,10 +27,16 @@ $(STAMP): setup.py setup.cfg package.xml
 	touch $(STAMP)
 
 # Re-runs only when the wheels or the venv change; colcon (from the registry) builds the
-# package into a temporary workspace in the tests.
+# package into a temporary workspace in the tests. Order matters: launch_ros's wheel requires
+# `ament_index_python`, which the registry ships as `ros-ament-index-python`, a name pip cannot
+# match. The wheels go in last and with --no-deps (install.sh), so no later install asks pip's
+# resolver about them (colcon-core pins setuptools<80, and re-installing setuptools beside
+# launch_ros printed "ERROR ... launch-ros requires ament_index_python, which is not installed").
+# The import check then proves the dependency is really there.
 $(ROS2_STAMP): $(ROS2_CLI_WHEELS) $(STAMP)
-	bash $(ROS2_CLI)/install.sh $(VENV)
 	$(BIN)/python -m pip install --quiet colcon-common-extensions
+	bash $(ROS2_CLI)/install.sh $(VENV)
+	$(BIN)/python -c "import ament_index_python, launch_ros" || { echo "make setup: launch_ros or ament_index_python does not import" >&2; exit 1; }
 	touch $(ROS2_STAMP)
 
 test: setup

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 DEBUG_ENV = "MTL_PERCEPTION_DEBUG"  # set to 1 (or pass --debug) for tracebacks instead of one-line errors
 MAX_ERROR_CHARS = 500
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a Ctrl-C'd command
 # Commands whose `key=value` overrides may sit on either side of their options.
 INTERMIXED = frozenset({"train"})
 # command -> (kind, argparse dest, default when unset): outputs checked before any work starts,
@@ -38,7 +39,7 @@ OUTPUTS: dict[str, tuple[tuple[str, str, Callable[[argparse.Namespace], Any]], .
     "export": (("dir", "out", lambda a: None),),
     "compare": (("dir", "out", lambda a: None),),
     "demo": (("dir", "output", lambda a: None),),
-    "eval": (("file", "json", lambda a: f"eval_{a.split}.json"),),
+    "eval": (("file", "json", lambda a: None),),
     "bag-eval": (("file", "report", lambda a: None), ("dir", "write_bag", lambda a: None)),
     "replay-eval": (("file", "report", lambda a: None),),
     "eval-rgbd": (("file", "report", lambda a: None), ("file", "panel", lambda a: None)),
@@ -92,7 +93,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mtl-perception: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, help_text = COMMANDS[name]
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return _interrupted(name)
+    return _dispatch(name, module, help_text, rest, debug)
+
+
+def _interrupted(name: str) -> int:
+    """Ctrl-C: one line and the shell's exit code instead of a traceback (train says more itself)."""
+    print(f"\nmtl-perception {name}: interrupted", file=sys.stderr)
+    return INTERRUPTED_EXIT
+
+
+def _dispatch(name: str, module: Any, help_text: str, rest: list[str], debug: bool) -> int:
     parser = argparse.ArgumentParser(prog=f"mtl-perception {name}", description=help_text)
     parser.add_argument("--debug", action="store_true", help=f"show tracebacks instead of one-line errors (or set {DEBUG_ENV}=1)")
     module.add_arguments(parser)
@@ -100,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_outputs(name, args)
         return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        if debug or args.debug:
+            raise
+        return _interrupted(name)
     except Exception as exc:  # noqa: BLE001 - the one place any failure becomes a one-line error
         if debug or args.debug:
             raise

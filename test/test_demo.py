@@ -126,4 +126,8 @@ def test_demo_runs_end_to_end_over_dds(tmp_path):
     clouds = re.search(r"point clouds\s+(\d+)", result.stdout)
     assert clouds and int(clouds.group(1)) > 0, result.stdout  # the node's cloud is recorded, for the panel
     with Image.open(out / "panel.png") as panel:
-        assert panel.size == (5 * 64 + 4 * 4, 2 * 48 + 4)  # five tiles with 4-px gaps, two rows
+        # Issue 29: titles, row names, depth scale and legend around the tiles; 64-px tiles are enlarged 4x
+        # (demo_panel.MIN_TILE_WIDTH) so the text reads. Was (5 * 64 + 4 * 4, 2 * 48 + 4): the tiles alone.
+        tile_w, tile_h, gap, row_names, titles = 4 * 64, 4 * 48, 4 * 4, 22, 24
+        assert panel.size[0] == row_names + 5 * tile_w + 4 * gap  # five tiles with their 4-px gaps, enlarged alike
+        assert panel.size[1] > titles + 2 * tile_h + 4  # two rows under the titles, then the depth scale and the legend

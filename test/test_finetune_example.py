@@ -23,7 +23,8 @@ def test_finetune_pipeline_runs_on_a_tiny_bag(tmp_path):
     bundled = str(default_model_path())
     net = read_meta(bundled).net  # the config must describe the bundled architecture, whichever is bundled
     architecture = [f"model.arch={net.arch}", f"model.width={net.width}", f"model.task_layers={net.task_layers}",
-                    f"model.tasks=[{','.join(net.tasks)}]"]
+                    f"model.tasks=[{','.join(net.tasks)}]", f"model.base_channels=[{','.join(map(str, net.base_channels))}]",
+                    f"model.decoder={net.decoder}"]
     assert cli_main(["make-bag", "--out", str(bag), "--frames", "20", "--height", "32", "--width", "48", "--seed", "123",
                      "--depth-encoding", "16UC1", "--no-progress"]) == 0
     assert cli_main(["bag-to-dataset", str(bag), "--out", str(data), "--image-topic", "/camera/image_raw",

@@ -26,6 +26,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterNotDeclaredException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -69,6 +70,17 @@ class Inferred:
 
 
 GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+class UndeclaredParameterError(ParameterNotDeclaredException):
+    """rclpy's exception for a name the node does not declare, with a message that names it.
+
+    rclpy's own reads "Invalid access to undeclared parameter(s): []" (its list is built from a
+    spent generator), and its parameter services answer `ros2 param set` with str() of it.
+    """
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)  # not ParameterException's "<text>: <names>" format
 
 
 class PerceptionNode(LifecycleNode):
@@ -121,6 +133,28 @@ class PerceptionNode(LifecycleNode):
                 self.get_logger().error(f"ignoring {name}={params.show(override.value)}: {name} must be a bool; using {value!r}")
                 ignore_override = True
         return super().declare_parameter(name, value, descriptor, ignore_override)
+
+    def set_parameters_atomically(self, parameter_list: list[Any]) -> SetParametersResult:
+        """rclpy's (what `ros2 param set` and `param load` reach through the parameter services), but an
+        undeclared name raises UndeclaredParameterError naming it and its closest declared name."""
+        self._refuse_undeclared(parameter_list)
+        return super().set_parameters_atomically(parameter_list)
+
+    def set_parameters(self, parameter_list: list[Any]) -> list[SetParametersResult]:
+        """rclpy's (one at a time; those before an undeclared name stay set), with the same message."""
+        results = []
+        for parameter in parameter_list:
+            self._refuse_undeclared([parameter])
+            results += super().set_parameters([parameter])
+        return results
+
+    def _refuse_undeclared(self, parameter_list: list[Any]) -> None:
+        names = [getattr(p, "name", None) for p in parameter_list]
+        if not all(isinstance(name, str) for name in names) or all(self.has_parameter(name) for name in names):
+            return  # declared (or not a Parameter, which rclpy refuses itself)
+        reason = params.undeclared_reason(names, list(self.list_parameters([], 0).names), self.get_fully_qualified_name())
+        self.get_logger().warn(f"rejected parameter set: {reason}")
+        raise UndeclaredParameterError(reason)
 
     def _diagnostics_period(self) -> float:
         """diagnostics_period once it is valid; a wrong start value runs the timer at the default (configure then fails naming it)."""

@@ -9,7 +9,8 @@ diagnostics timer runs while unconfigured), is used only once valid (`usable`): 
 value runs the timer at the default period, and configure fails naming it like any other.
 rclpy's own typed parameters (`RCLPY_BOOL_PARAMETERS`) fall back to their default with one
 error line instead of rclpy's exception. Keys in the params file or `-p` that the node does not
-declare are named in one warning with the closest declared name (`unknown_keys_warning`).
+declare are named in one warning with the closest declared name (`unknown_keys_warning`); setting
+one later (`ros2 param set`) is refused with the same hint (`undeclared_reason`).
 Parameters marked *structural* are wired into the model or the endpoints at configure time:
 they may change only while the node is unconfigured, except to their current value (so
 `ros2 param load` of a `ros2 param dump` succeeds).
@@ -129,16 +130,25 @@ def usable(name: str, value: Any) -> Any:
     return SPECS[name].default if _type_or_range_error(name, SPECS[name], value) else value
 
 
+def _with_closest(key: str, declared: list[str]) -> str:
+    """`key` quoted, with the declared name it most resembles: "'overlay_alfa' (did you mean 'overlay_alpha'?)"."""
+    close = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
+    return f"{show(key)} (did you mean {close[0]!r}?)" if close else show(key)
+
+
 def unknown_keys_warning(given: list[str], declared: list[str]) -> str | None:
     """One line naming the keys in `given` the node does not declare, each with its closest declared name."""
     unknown = sorted(k for k in given if k not in declared and not k.startswith(RCLPY_PARAMETER_PREFIXES))
     if not unknown:
         return None
-    names = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
-        names.append(f"{show(key)} (did you mean {close[0]!r}?)" if close else show(key))
+    names = [_with_closest(key, declared) for key in unknown]
     return f"ignoring unknown parameter(s) {', '.join(names)}: not parameters of this node (see config/perception.yaml)"
+
+
+def undeclared_reason(names: list[str], declared: list[str], node: str) -> str:
+    """Why a set of `names` (some not declared) is refused: each undeclared one with its closest declared name."""
+    unknown = [_with_closest(name, declared) for name in names if name not in declared]
+    return f"no parameter {', '.join(unknown)} on {node} (`ros2 param list {node}` names them)"
 
 
 def backend_for(requested: str, device_type: str = "cpu") -> str:

@@ -21,13 +21,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import colors
-from ..interop.encodings import labels_to_mono8
 from ..interop.camera_info import pinhole_k
-from ..interop.image import float_to_rgb8, image_to_array
-from ..interop.pointcloud import CloudOptions, build_cloud, read_cloud
+from ..interop.image import image_to_array
+from ..interop.pointcloud import read_cloud
 from ..metrics import percentile
-from .demo_scoring import SCORED_TOPICS, ScoredFrame, StreamScorer, describe
+from .demo_panel import demo_panel, panel_figure  # noqa: F401 - demo_panel: the grid alone, for callers of this module
+from .demo_scoring import SCORED_TOPICS, StreamScorer, describe
 from .env import loopback_env
 from .node_process import CAMERA_MODULE, ManagedProcess, ProcessError, ros_command, start_node
 from .recorder import NodeDiagnostics, OutputRecorder
@@ -198,13 +197,13 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if not node.alive():
             print(f"demo: the node exited early ({node.returncode}); log:\n{node.tail()}", file=sys.stderr)
-    return _report(args, recorder, diagnostics.latest(), scorer, out_dir, (meta.palette, camera), node)
+    return _report(args, recorder, diagnostics.latest(), scorer, out_dir, (meta.palette, meta.class_names, camera), node)
 
 
 def _report(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str, str], scorer: StreamScorer, out_dir: Path,
             view: tuple[Any, Any], node: ManagedProcess) -> int:
-    """Print the figures and write the panel; `view` is (palette, renderer camera)."""
-    palette, camera = view
+    """Print the figures and write the panel; `view` is (palette, class names, renderer camera)."""
+    palette, class_names, camera = view
     if not recorder.counts[LATENCY_TOPIC]:
         print(f"demo: no outputs received; node log ({node.log_path}):\n{node.tail()}", file=sys.stderr)
         return 1
@@ -217,37 +216,7 @@ def _report(args: argparse.Namespace, recorder: OutputRecorder, diag: dict[str, 
 
         path = out_dir / "panel.png"
         cloud = scorer.cloud_at(scorer.last.stamp)
-        PILImage.fromarray(demo_panel(scorer.last, palette, cloud, pinhole_k(camera))).save(path)
-        print(f"panel                 {path}  (top: input | segmentation | depth | normals | cloud from above, from the node; "
-              "bottom: ground truth)")
+        PILImage.fromarray(panel_figure(scorer.last, palette, class_names, cloud, pinhole_k(camera), DEMO_MAX_DEPTH)).save(path)
+        print(f"panel                 {path}  (top: the node's input, segmentation, depth, normals and cloud from above; "
+              "bottom: its wrong labels in red, then the ground truth; legend and depth scale below)")
     return 0
-
-
-def demo_panel(scored: ScoredFrame, palette: Any, cloud: tuple[np.ndarray, np.ndarray] | None, k: list[float]) -> np.ndarray:
-    """Top: the node's input and outputs; bottom: the ground truth; one depth scale for both.
-
-    The last column is the semantic cloud seen from above: the node's (`cloud`: xyz, labels;
-    grey if none arrived for this frame) and the ground truth's, back-projected with `k`.
-    """
-    frame = scored.frame
-    lut = colors.palette_lut(palette)
-    hi = float(np.nanmax(frame.depth)) if np.isfinite(frame.depth).any() else DEMO_MAX_DEPTH
-    height, width = frame.depth.shape
-    truth = build_cloud(frame.depth, k, CloudOptions(stride=2, max_depth=DEMO_MAX_DEPTH), labels=frame.label)
-    truth_xyz = np.stack([truth["x"], truth["y"], truth["z"]], axis=1)
-    node_xyz, node_labels = cloud if cloud is not None else (np.empty((0, 3)), np.empty(0, np.int64))
-    top = colors.panel([
-        float_to_rgb8(frame.image),
-        colors.colorize_labels(scored.labels, lut),
-        colors.colorize_depth(scored.depth, 0.0, hi),
-        colors.colorize_normals(scored.normals),
-        colors.birds_eye(node_xyz, node_labels, lut, height, width, hi),
-    ])  # fmt: skip
-    bottom = colors.panel([
-        np.full(frame.image.shape, 255, np.uint8),
-        colors.colorize_labels(labels_to_mono8(frame.label), lut),
-        colors.colorize_depth(frame.depth, 0.0, hi),
-        colors.colorize_normals(frame.normal),
-        colors.birds_eye(truth_xyz, truth["label"], lut, height, width, hi),
-    ])  # fmt: skip
-    return colors.stack_rows([top, bottom])

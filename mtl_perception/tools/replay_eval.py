@@ -5,6 +5,13 @@ the bag's camera topic into it with the recorded timing, records the node's outp
 end-to-end latency (publish -> output received, per frame the slowest of the output topics)
 p50/p95/p99, the delivered fraction, drops, and metrics against the bag's ground truth.
 DDS stays on loopback on a private domain; rclpy is imported lazily.
+
+Before the timed playback, a few warm-up frames (the bag's first image, under stamps of their
+own, each awaited) take the node's start-up costs: its first frame at a new camera size traces
+the whole-frame graph (runtime/frame_graphs.py; ~0.3 s on an idle CPU, ~1 s on a busy one),
+and frames arriving meanwhile are dropped by its one-slot buffer. Without them a 30-frame bag
+lost 4 of its first 6 frames (12-15 on a busy machine) and reported the trace as p95 latency.
+The warm-up is reported apart; `--warmup-frames 0` measures a cold start.
 """
 from __future__ import annotations
 
@@ -35,6 +42,9 @@ from .recorder import NodeDiagnostics, OutputRecorder
 
 DEFAULT_NAMESPACE = "/mtl_replay"
 MATCH_SETTLE_S = 0.5  # after discovery, for reliable endpoints to finish matching
+# The first traces the frame graph for the bag's size; the next reach each inference worker (2 by default).
+DEFAULT_WARMUP_FRAMES = 3
+WARMUP_RESEND_S = 10.0  # a warm-up frame without outputs this long is sent again (the input is best effort)
 
 
 class ReplayError(RuntimeError):
@@ -167,6 +177,56 @@ def _wait_ready(session: _Session, plan: ReplayPlan, timeout: float) -> None:
     time.sleep(MATCH_SETTLE_S)
 
 
+def _first_records(plan: ReplayPlan) -> dict[str, Record]:
+    """The bag's first record on the image topic (and on the camera_info topic, when played)."""
+    topics = [plan.image_topic] + ([plan.camera_info_topic] if plan.camera_info_topic else [])
+    first: dict[str, Record] = {}
+    with BagReader(plan.bag) as bag:
+        for record in bag.messages(topics):
+            first.setdefault(record.topic, record)
+            if len(first) == len(topics):
+                break
+    return first
+
+
+def _warm_up(session: _Session, plan: ReplayPlan, frames: int, timeout: float) -> list[float]:
+    """Send the bag's first image `frames` times, each under a fresh stamp (none of the bag's), awaiting
+    its outputs before the next; returns each one's latency in ms (publish -> its slowest output)."""
+    if frames <= 0:
+        return []
+    first = _first_records(plan)
+    recorder = session.recorder
+    if plan.camera_info_topic in first:  # the node keeps the latest intrinsics; the bag's own come again in playback
+        session.player.publishers[plan.camera_info_topic].publish(first[plan.camera_info_topic].raw)
+    record = first[plan.image_topic]
+    rgb = m.decode_rgb(record.msg, record.msgtype)
+    deadline = time.monotonic() + timeout
+    latencies = [_send_and_await(session, plan, rgb, record.msg.header.frame_id, deadline) for _ in range(frames)]
+    recorder.clear()
+    return latencies
+
+
+def _send_and_await(session: _Session, plan: ReplayPlan, rgb: np.ndarray, frame_id: str, deadline: float) -> float:
+    """One warm-up frame: publish it, wait for every output (sent again after WARMUP_RESEND_S); its latency in ms."""
+    recorder, topics = session.recorder, list(plan.out_topics.values())
+
+    def answered(stamp: int) -> bool:
+        return all(recorder.arrived(topic, stamp) is not None for topic in topics)
+
+    stamp = 0
+    while True:
+        if not stamp or time.time_ns() - stamp > WARMUP_RESEND_S * 1e9:
+            stamp = time.time_ns()  # wall clock, as the outputs' arrival times: never one of the bag's stamps
+            image = m.image_msg(rgb, "rgb8", stamp, frame_id)
+            session.player.publishers[plan.image_topic].publish(bytes(typestore().serialize_cdr(image, m.IMAGE)))
+        if recorder.wait_for(lambda: answered(stamp), 0.1):
+            return (max(recorder.arrived(topic, stamp) or 0 for topic in topics) - stamp) / 1e6
+        if session.process is not None and not session.process.alive():
+            raise ReplayError(str(session.process.failure(f"exited with code {session.process.returncode} during the warm-up")))
+        if time.monotonic() > deadline:
+            raise ReplayError("the node answered no warm-up frame in time (see its log and /diagnostics)")
+
+
 def _poll(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -238,6 +298,7 @@ def replay_eval(
     startup_timeout: float = 90.0,
     drain: float = 3.0,
     log_dir: str | Path | None = None,
+    warmup_frames: int = DEFAULT_WARMUP_FRAMES,
 ) -> dict[str, Any]:
     loopback_env(default_domain_id=DEFAULT_DOMAIN_ID)
     plan = plan_replay(bag_path, model, image_topic, camera_info_topic, gt_topics, namespace)
@@ -253,6 +314,7 @@ def replay_eval(
         with _session(plan, scorer, rate, process) as session:
             _wait_ready(session, plan, startup_timeout)
             startup_s = time.perf_counter() - started
+            warmup = _warm_up(session, plan, warmup_frames, startup_timeout)
             play_s = _play_and_drain(session, plan, scorer, drain)
             diagnostics = session.diagnostics.latest()
             session.recorder.finish()
@@ -263,11 +325,13 @@ def replay_eval(
         if process is not None:
             process.stop()
     metrics = scorer.matcher.finish()
-    return _report(plan, scorer, arrivals, rate, launch, log_path, diagnostics, startup_s, play_s, metrics)
+    return _report(plan, scorer, arrivals, rate, launch, log_path, diagnostics, (startup_s, warmup, play_s), metrics)
 
 
 def _report(plan: ReplayPlan, scorer: ReplayScorer, arrivals: dict[str, dict[int, int]], rate: float, launch: bool,
-            log_path: Path, diagnostics: dict[str, str], startup_s: float, play_s: float, metrics: dict[str, Any]) -> dict[str, Any]:
+            log_path: Path, diagnostics: dict[str, str], timing: tuple[float, list[float], float], metrics: dict[str, Any]) -> dict[str, Any]:
+    """`timing`: (seconds to ready, warm-up frames' latencies in ms, playback seconds)."""
+    startup_s, warmup, play_s = timing
     published = len(scorer.published)
     delivered = _delivered(arrivals, scorer.published)
     topic_task = {topic: task for task, topic in plan.out_topics.items()}
@@ -281,6 +345,7 @@ def _report(plan: ReplayPlan, scorer: ReplayScorer, arrivals: dict[str, dict[int
         "domain_id": int(os.environ["ROS_DOMAIN_ID"]),
         "node": {"launched": launch, "namespace": plan.namespace or "/", "log": str(log_path) if launch else None,
                  "dropped_reported": _dropped_reported(diagnostics), "startup_s": startup_s},
+        "warmup": {"frames": len(warmup), "latency_ms": warmup},  # before the timed playback; not scored
         "frames_in_bag": plan.frames_in_bag,
         "frames_published": published,
         "frames_delivered": delivered,
@@ -306,10 +371,19 @@ def format_report(report: dict[str, Any]) -> str:
         + (f" (node reports {report['node']['dropped_reported']})" if report["node"]["dropped_reported"] is not None else ""),
         f"  end-to-end latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  max {lat['max']:.1f}",
         f"  input {report['input_fps']:.1f} fps, output {report['output_fps']:.1f} fps",
+        _warmup_line(report["warmup"]),
     ]
     for task, values in report["metrics"].items():
         lines.append(f"  {task}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float)) + f"  ({report['matched'][task]} frames)")
     return "\n".join(lines)
+
+
+def _warmup_line(warmup: dict[str, Any]) -> str:
+    if not warmup["frames"]:
+        return "  no warm-up (--warmup-frames 0): the first frames carry the node's start-up (its frame-graph trace)"
+    answered = ", ".join(f"{value:.0f}" for value in warmup["latency_ms"])
+    return (f"  before timing: {warmup['frames']} warm-up frame(s) of the bag's size, answered in {answered} ms "
+            "(the first traces the node's frame graph for this camera size)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -326,6 +400,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE", help="extra node parameter")
     parser.add_argument("--startup-timeout", type=float, default=90.0)
     parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for late outputs after playback")
+    parser.add_argument("--warmup-frames", type=int, default=DEFAULT_WARMUP_FRAMES, metavar="N",
+                        help="frames sent (and awaited) before the timed playback, so the node's start-up is not scored as "
+                             f"drops and latency (default {DEFAULT_WARMUP_FRAMES}; 0 measures a cold start)")
     parser.add_argument("--report", default=None, help="write the JSON report here")
     parser.add_argument("--log-dir", default=None, help="where the node's log goes (default: a temp dir)")
 
@@ -337,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
             args.bag, model=args.model, image_topic=args.image_topic, camera_info_topic=camera_info,
             gt_topics={task: getattr(args, f"gt_{task}_topic") for task in TASKS}, rate=args.rate,
             launch=not args.no_launch, namespace=args.namespace, device=args.device, node_params=args.node_param,
-            startup_timeout=args.startup_timeout, drain=args.drain, log_dir=args.log_dir,
+            startup_timeout=args.startup_timeout, drain=args.drain, log_dir=args.log_dir, warmup_frames=args.warmup_frames,
         )
     except (BagError, ReplayError, ValueError) as err:
         print(f"replay-eval: error: {err}", file=sys.stderr)

@@ -49,17 +49,44 @@ def pingpong(index: int, count: int) -> int:
     return i if i < count else period - i
 
 
+IMAGE_TOPIC, CAMERA_INFO_TOPIC = "image", "camera_info"
+TOPICS = {  # what the node publishes (relative names: under its namespace, remappable), for --help
+    IMAGE_TOPIC: "sensor_msgs/msg/Image, rgb8, sensor-data QoS (best effort)",
+    CAMERA_INFO_TOPIC: "sensor_msgs/msg/CameraInfo (plumb_bob, no distortion), the image's header, sensor-data QoS",
+}
+PARAMETERS = {  # name: (default, meaning)
+    "fps": (15.0, "frames per second, 0.1..120"),
+    "seed": (0, "scene and trajectory seed"),
+    "num_frames": (60, "frames rendered up front, played forwards then backwards in a loop"),
+    "height": (240, "image height in pixels"),
+    "width": (320, "image width in pixels"),
+    "frame_id": ("camera_optical_frame", "header frame_id"),
+}
+
+
+def usage() -> str:
+    """--help: what the camera publishes and which parameters it takes."""
+    topics = "\n".join(f"  {name:<12} {kind}" for name, kind in TOPICS.items())
+    parameters = "\n".join(f"  {name:<12} {meaning} (default {default!r})" for name, (default, meaning) in PARAMETERS.items())
+    module = "python -m mtl_perception.tools.synthetic_camera"
+    return (
+        f"usage: {module} [--ros-args -p NAME:=VALUE ... -r FROM:=TO ...]\n\n"
+        "Publishes a rendered camera trajectory at a fixed rate, for the perception node's `image` input.\n\n"
+        f"Topics published (relative: under the node's namespace, and remappable):\n{topics}\n\n"
+        f"Parameters (-p NAME:=VALUE):\n{parameters}\n\n"
+        "Examples:\n"
+        f"  {module} --ros-args -r __ns:=/perception -p fps:=15.0       # /perception/image, /perception/camera_info\n"
+        f"  {module} --ros-args -r image:=/camera/image_raw -r camera_info:=/camera/camera_info"
+    )
+
+
 class SyntheticCamera(Node):
     """Publishes `image` and `camera_info` (sensor-data QoS) from pre-rendered frames."""
 
     def __init__(self, frames: list[Any] | None = None, camera: Any = None, *, node_name: str = "synthetic_camera", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("fps", 15.0)
-        self.declare_parameter("seed", 0)
-        self.declare_parameter("num_frames", 60)
-        self.declare_parameter("height", 240)
-        self.declare_parameter("width", 320)
-        self.declare_parameter("frame_id", "camera_optical_frame")
+        for name, (default, _) in PARAMETERS.items():
+            self.declare_parameter(name, default)
         self.fps = float(self.get_parameter("fps").value)
         if not 0.1 <= self.fps <= 120.0:
             raise ValueError(f"fps must be in [0.1, 120], got {self.fps}")
@@ -77,8 +104,8 @@ class SyntheticCamera(Node):
         self._images = [float_to_rgb8(f.image) for f in frames]
         self._info = camera_info_msg(camera, self.frame_id)
         qos = QoSPresetProfiles.SENSOR_DATA.value
-        self.image_pub = self.create_publisher(Image, "image", qos)
-        self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        self.image_pub = self.create_publisher(Image, IMAGE_TOPIC, qos)
+        self.info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos)
         self.frames_published = 0
         self._timer = None
 
@@ -111,7 +138,7 @@ def main(args: list[str] | None = None) -> int:
     argv = sys.argv[1:] if args is None else list(args)
     ours = argv[: argv.index("--ros-args")] if "--ros-args" in argv else argv
     if {"-h", "--help"} & set(ours):  # print usage; do not start publishing
-        print(__doc__.strip() + "\n\nParameters (-p NAME:=VALUE): fps (0.1..120), seed, num_frames, height, width, frame_id.")
+        print(usage())
         return 0
     rclpy.init(args=args)
     node = None

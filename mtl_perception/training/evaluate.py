@@ -1,4 +1,8 @@
-"""`mtl-perception eval MODEL --data ROOT [--baselines]`: metrics on a split beside trivial priors, plus JSON."""
+"""`mtl-perception eval MODEL --data ROOT [--baselines] [--json PATH]`: metrics on a split beside trivial priors.
+
+The table goes to stdout; a JSON report is written only where `--json` says (nothing lands in the
+current directory unasked).
+"""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--baselines", action="store_true", help="also score per-pixel priors fitted on a training split")
     parser.add_argument("--prior-data", default=None, help="dataset root whose train split fits the priors (default: --data)")
-    parser.add_argument("--json", default=None, help="where to write the metrics JSON (default: print only + ./eval_<split>.json)")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the metrics as JSON to PATH (default: none; the table is printed either way)")
 
 
 def load_for_eval(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -108,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"mtl-perception eval: {exc}", file=sys.stderr)
         return 2
     print(format_table(result))
-    out = Path(args.json or f"eval_{args.split}.json")
+    if not args.json:
+        return 0
+    out = Path(args.json)
     try:
         document = {"model": str(args.model), "data": str(args.data), "split": args.split, "metrics": result["model"],
                     "priors": result.get("priors"), "prior_data": None if prior_root is None else str(prior_root), "class_names": result["class_names"]}

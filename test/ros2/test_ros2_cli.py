@@ -102,6 +102,12 @@ def test_parameter_changes_refused_with_reasons_and_dump_reloads(tools, launched
     assert set(params.SPECS) | {"use_sim_time"} <= succeeded
 
 
+def test_param_set_of_a_mistyped_name_names_the_closest_one(tools, launched):
+    """Issue 29. Before: "Setting parameter failed: Invalid access to undeclared parameter(s): []"."""
+    refused = tools.ros2("param", "set", NODE, "overlay_alfa", "0.3").stdout
+    assert f"Setting parameter failed: no parameter 'overlay_alfa' (did you mean 'overlay_alpha'?) on {NODE}" in refused, refused
+
+
 def test_lifecycle_and_invalid_transition_id(tools, launched):
     assert "active [3]" in tools.ros2("lifecycle", "get", NODE).stdout
     # issue 15.1: by id, a transition not valid while active (2 = cleanup) used to kill the node
