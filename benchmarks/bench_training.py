@@ -32,7 +32,7 @@ from mtl_perception.training.config import TrainConfig  # noqa: E402
 from mtl_perception.training.losses import task_losses  # noqa: E402
 from mtl_perception.training.schedule import PhaseSchedule  # noqa: E402
 from mtl_perception.training.build import build_training_model  # noqa: E402
-from mtl_perception.training.trainer import build_optimizers  # noqa: E402
+from mtl_perception.training.optim import build_optimizers  # noqa: E402
 from mtl_perception.training.weighting import build_weighting  # noqa: E402
 
 SCHEMES = ("none", "svd", "svd_shared", "svd_shared_joint", "repvgg", "expandnet")
