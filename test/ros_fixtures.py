@@ -44,21 +44,29 @@ class Spinner:
         self.executor = MultiThreadedExecutor(num_threads=threads)
         for node in nodes:
             self.executor.add_node(node)
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
+        from rclpy.exceptions import InvalidHandle
+        from rclpy.executors import ExternalShutdownException, ShutdownException
 
-        try:
-            self.executor.spin()
-        except (ExternalShutdownException, KeyboardInterrupt):
-            pass
+        # One round at a time, so that rclpy's race (an entity a test thread destroys between the
+        # wait and the take raises InvalidHandle out of spin) costs one round, not the executor.
+        while not self._stopping.is_set() and self.executor.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except InvalidHandle:
+                continue
+            except (ExternalShutdownException, ShutdownException, KeyboardInterrupt):
+                return
 
     def add(self, node: Any) -> None:
         self.executor.add_node(node)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.executor.shutdown(timeout_sec=5.0)
         self._thread.join(timeout=10.0)
 

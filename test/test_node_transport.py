@@ -70,13 +70,17 @@ class Listening:
     """Client subscriptions on some outputs, kept until closed; the node sees each before use."""
 
     def __init__(self, rig, keys: tuple[str, ...]) -> None:
+        from rclpy.callback_groups import ReentrantCallbackGroup
         from sensor_msgs.msg import Image
 
         from ros_fixtures import wait_until
 
         self.rig = rig
         self.received: dict[str, list] = {key: [] for key in keys}
-        self.subs = [rig.client.create_subscription(Image, TOPICS[key], self.received[key].append, 10) for key in keys]
+        # A group of their own that never locks: when close() races the executor's take (rclpy
+        # raises InvalidHandle), an exclusive group would stay "executing" and mute the client.
+        group = ReentrantCallbackGroup()
+        self.subs = [rig.client.create_subscription(Image, TOPICS[key], self.received[key].append, 10, callback_group=group) for key in keys]
         assert wait_until(lambda: all(rig.node.has_subscriber(key) for key in keys), 20), "the node did not see the subscriptions"
 
     def serve(self, msg) -> dict:
@@ -89,13 +93,8 @@ class Listening:
         def mine(key: str) -> list:
             return [m for m in self.received[key] if m.header.stamp == stamp]
 
-        # The node's input is best effort (sensor data QoS): a lone message can be lost in
-        # transit, so the same stamped frame is sent again if nothing came back in 10 s
-        # (a served frame answers in well under a second, even while its graph traces).
-        for wait_s in (10, 5, 5):
-            self.rig.image_pub.publish(msg)
-            if wait_until(lambda: all(mine(key) for key in self.received), wait_s):
-                break
+        self.rig.image_pub.publish(msg)  # reliable both ends: one send is delivered
+        wait_until(lambda: all(mine(key) for key in self.received), 20)
         assert all(mine(key) for key in self.received), "no output for the frame"
         return {key: image_to_array(mine(key)[0]) for key in self.received} | {"encoding": mine("depth")[0].encoding if "depth" in self.received else None}
 
