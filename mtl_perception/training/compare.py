@@ -45,6 +45,11 @@ PRESETS = {
     # The grid that fit the 2-core budget; the baselines chose its top value, so widen it where time allows.
     "cpu": Preset("compare_cpu.yaml", train=300, val=150, test=200, seeds=(0, 1, 2), lrs=(2e-3, 4e-3), jobs=2),
     "full": Preset("compare_full.yaml", train=1000, val=200, test=300, seeds=(0, 1, 2, 3, 4), lrs=(1e-3, 2e-3, 4e-3, 8e-3)),
+    # Issue 28's budget experiment: the cpu preset's recipe on 4x and 8x the frames, so 4x and 8x the steps.
+    "budget4": Preset("compare_cpu.yaml", train=1200, val=150, test=200, seeds=(0, 1, 2), lrs=(2e-3, 4e-3), jobs=2),
+    "budget8": Preset("compare_cpu.yaml", train=2400, val=150, test=200, seeds=(0, 1, 2), lrs=(2e-3, 4e-3), jobs=2),
+    # Issue 28's optimiser race: training loss on a fixed set of frames at equal steps (benchmarks/optimiser_race.py).
+    "race": Preset("compare_race.yaml", train=256, val=32, test=32, seeds=(0, 1, 2), lrs=(1e-3, 2e-3, 4e-3), jobs=2),
 }
 
 
@@ -74,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the preset's)")
     parser.add_argument("--rows", nargs="*", default=None, help="subset of rows to run (e.g. single_segmentation svd_shared)")
     parser.add_argument("--extra-row", action="append", default=[], metavar="NAME:key=value,...",
-                        help="an additional MTL row, e.g. 'svd_shared_privA:model.scheme=svd_shared,schedule.private_in_phase_a=true'")
+                        help="an additional MTL row, e.g. 'svd_shared_privA:model.scheme=svd_shared,schedule.private_in_phase_a=true'; "
+                             "an optim.lr=X in it runs that row at X only, instead of the grid")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="training overrides applied to every row")
 
 
@@ -90,6 +96,17 @@ def parse_extra_row(spec: str) -> tuple[str, list[str]]:
     if not sep or not name or not body:
         raise ValueError(f"--extra-row wants NAME:key=value[,key=value...], got {spec!r}")
     return name, [f"model.tasks=[{','.join(TASKS)}]", *body.split(",")]
+
+
+def row_lrs(overrides: Sequence[str], grid: Sequence[float]) -> tuple[float, ...]:
+    """The learning rates a row runs at: the grid, or only the one its own `optim.lr=` fixes."""
+    fixed = [item.partition("=")[2] for item in overrides if item.startswith("optim.lr=")]
+    if not fixed:
+        return tuple(grid)
+    try:
+        return (float(fixed[-1]),)
+    except ValueError:
+        raise ValueError(f"optim.lr must be a number, got {fixed[-1]!r}") from None
 
 
 def ensure_dataset(root: Path, *, train: int, val: int, height: int, width: int, seed: int) -> Path:
@@ -149,6 +166,7 @@ def train_run(spec: RunSpec, config: Any, run_dir: Path, test_root: Path, *, sto
         "metrics": {"val": history[-1]["val"], "test": test_metrics},
         "val_loss": history[-1]["val_loss"],
         "val_loss_curve": [[h["epoch"], sum(h["val_loss"].values())] for h in history if "val_loss" in h],
+        "train_loss_curve": [[h["epoch"], sum(h["train"].values())] for h in history],
         "train_params": sum(p.numel() for p in trainer.model.parameters()),
         "params": count_parameters(deploy),
         "gmacs": count_macs(deploy, config.data.height, config.data.width) / 1e9,
@@ -180,9 +198,10 @@ def run_compare(preset_name: str, work: Path, out: Path, *, config_path: str | N
     data_root = ensure_dataset(work / "data", train=preset.train, val=preset.val, seed=DATA_SEED, **size)
     test_root = ensure_dataset(work / "test", train=0, val=preset.test, seed=TEST_SEED, **size)
     row_list = [spec for spec in row_specs() if rows is None or spec[0] in rows] + [parse_extra_row(e) for e in extra_rows]
-    specs = [RunSpec(name, lr, seed, tuple(row_overrides)) for name, row_overrides in row_list for lr in lrs for seed in seeds]
+    grids = {name: row_lrs(row_overrides, lrs) for name, row_overrides in row_list}
+    specs = [RunSpec(name, lr, seed, tuple(row_overrides)) for name, row_overrides in row_list for lr in grids[name] for seed in seeds]
     meta = {"preset": preset_name, "config": config_path, "overrides": list(overrides), "seeds": list(seeds), "lrs": list(lrs),
-            "rows": [name for name, _ in row_list], "train": preset.train, "val": preset.val, "test": preset.test,
+            "rows": [name for name, _ in row_list], "row_lrs": {name: list(grid) for name, grid in grids.items() if grid != lrs}, "train": preset.train, "val": preset.val, "test": preset.test,
             "data_seed": DATA_SEED, "test_seed": TEST_SEED, "jobs": jobs, "threads_per_run": threads}
     results: dict[tuple[str, float, int], dict[str, Any]] = {}
     args = (config_path, overrides, data_root, test_root, work / "runs", threads)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..metrics import TASK_METRICS, delta_mtl
-from .compare_stats import Interval, choose_multitask_lr, choose_single_lr, mean_std, row_deltas
+from .compare_stats import Interval, choose_multitask_lr, choose_single_lr, choose_total_loss_lr, direct_gaps, mean_std, row_deltas
 
 Results = Mapping[tuple[str, float, int], Mapping[str, Any]]
 
@@ -21,15 +21,21 @@ def _by_row(results: Results, meta: Mapping[str, Any]) -> dict[str, dict[float, 
     """{row: {lr: {seed: result}}} for the rows whose every run has finished."""
     complete = {}
     for row in meta["rows"]:
-        grid = {lr: {seed: results.get((row, lr, seed)) for seed in meta["seeds"]} for lr in meta["lrs"]}
+        lrs = meta.get("row_lrs", {}).get(row, meta["lrs"])
+        grid = {lr: {seed: results.get((row, lr, seed)) for seed in meta["seeds"]} for lr in lrs}
         if all(run is not None for runs in grid.values() for run in runs.values()):
             complete[row] = grid
     return complete
 
 
 def summarise(results: Results, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Per row: the chosen lr, test metrics (mean ± std), test Δ_MTL and its paired difference to `none`."""
+    """Per row: the chosen lr, test metrics (mean ± std), test Δ_MTL and its paired differences to `none` and to its plain twin.
+
+    An experiment without single-task rows has no Δ_MTL: its multitask rows choose their lr by
+    total val loss and are compared with their plain twin directly (`vs_plain_direct`).
+    """
     grid = _by_row(results, meta)
+    with_baselines = any(row.startswith("single_") for row in meta["rows"])
     singles = {}
     summary: dict[str, Any] = {"rows": {}, "pending": [r for r in meta["rows"] if r not in grid]}
     for task in TASK_METRICS:
@@ -42,6 +48,9 @@ def summarise(results: Results, meta: Mapping[str, Any]) -> dict[str, Any]:
         if row.startswith("single_"):
             continue
         tasks = next(iter(next(iter(by_lr.values())).values()))["tasks"]
+        if not with_baselines:
+            summary["rows"][row] = _entry(row, choose_total_loss_lr(by_lr), by_lr, None)
+            continue
         if not all(task in singles for task in tasks):
             summary["pending"].append(row)
             continue
@@ -49,15 +58,24 @@ def summarise(results: Results, meta: Mapping[str, Any]) -> dict[str, Any]:
         entry = _entry(row, lr, by_lr, row_deltas(by_lr[lr], singles, "test", delta_mtl))
         entry["val_delta_by_lr"] = {str(l): mean_std(list(row_deltas(runs, singles, "val", delta_mtl).values())) for l, runs in by_lr.items()}
         summary["rows"][row] = entry
-    reference = summary["rows"].get("none", {}).get("test_delta_by_seed")
-    for row, entry in summary["rows"].items():
+    _pair_rows(summary["rows"], grid)
+    return summary
+
+
+def _pair_rows(rows: dict[str, dict[str, Any]], grid: Mapping[str, Mapping[float, Mapping[int, Mapping[str, Any]]]]) -> None:
+    """Add each row's paired comparisons: Δ_MTL vs `none`, Δ_MTL vs its plain twin, and the direct gap to that twin."""
+    reference = rows.get("none", {}).get("test_delta_by_seed")
+    for row, entry in rows.items():
         deltas = entry.get("test_delta_by_seed")
         if reference is not None and deltas is not None and row != "none":
             entry["vs_none"] = _paired(deltas, reference)
-        plain = plain_reference(row, summary["rows"])
-        if plain is not None and deltas is not None:
-            entry["vs_plain"] = _paired(deltas, summary["rows"][plain]["test_delta_by_seed"]) | {"reference": plain}
-    return summary
+        plain = plain_reference(row, rows)
+        if plain is None:
+            continue
+        if deltas is not None and "test_delta_by_seed" in rows[plain]:
+            entry["vs_plain"] = _paired(deltas, rows[plain]["test_delta_by_seed"]) | {"reference": plain}
+        gaps = direct_gaps(grid[row][entry["lr"]], grid[plain][rows[plain]["lr"]], "test", delta_mtl)
+        entry["vs_plain_direct"] = _paired(gaps, {seed: 0.0 for seed in gaps}) | {"reference": plain}
 
 
 def _paired(deltas: Mapping[int, float], reference: Mapping[int, float]) -> dict[str, Any]:
@@ -69,10 +87,10 @@ def plain_reference(row: str, rows: Mapping[str, Mapping[str, Any]]) -> str | No
     """The multitask row with scheme `none` that deploys the same network as `row` (equal collapsed
     parameters and MACs): "better at the same deploy cost" compares against it. None for a plain row."""
     entry = rows[row]
-    if entry["scheme"] == "none" or "test_delta_by_seed" not in entry:
+    if entry["scheme"] == "none" or row.startswith("single_"):
         return None
     for name, other in rows.items():
-        if (other["scheme"] == "none" and "test_delta_by_seed" in other and other["tasks"] == entry["tasks"]
+        if (other["scheme"] == "none" and not name.startswith("single_") and other["tasks"] == entry["tasks"]
                 and other["params"][0] == entry["params"][0] and other["gmacs"][0] == entry["gmacs"][0]):
             return name
     return None
@@ -89,6 +107,8 @@ def _entry(row: str, lr: float, by_lr: Mapping[float, Mapping[int, Mapping[str, 
         entry["test_delta_by_seed"] = {int(s): d for s, d in test_deltas.items()}
         entry["test_delta"] = mean_std(list(test_deltas.values()))
     entry["val_loss_curves"] = {str(s): r["val_loss_curve"] for s, r in runs.items()}
+    if all("train_loss_curve" in r for r in runs.values()):  # runs cached before it was recorded lack it
+        entry["train_loss"] = mean_std([r["train_loss_curve"][-1][1] for r in runs.values()])
     return entry
 
 
@@ -96,20 +116,26 @@ def _pm(value: tuple[float, float], digits: int = 4) -> str:
     return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
 
 
+def _row_cells(entry: Mapping[str, Any], metric_names: list[tuple[str, str]]) -> list[str]:
+    cells = [entry["row"], f"{entry['lr']:g}", f"{entry['params'][0]:,.0f}", f"{entry['gmacs'][0]:.3f}"]
+    cells += ["—" if t not in entry["test"] else _pm(entry["test"][t][m], 3) for t, m in metric_names]
+    cells.append(_pm(entry["test_delta"], 2) if "test_delta" in entry else ("0 (baseline)" if entry["row"].startswith("single_") else "—"))
+    for key in ("vs_none", "vs_plain", "vs_plain_direct"):
+        vs = entry.get(key)
+        reference = f" vs {vs['reference']}" if key != "vs_none" and vs is not None else ""
+        cells.append("—" if vs is None else f"{vs['mean']:+.2f} [{vs['low']:+.2f}, {vs['high']:+.2f}]{reference}")
+    cells.append(_pm(entry["train_loss"], 3) if "train_loss" in entry else "—")
+    cells.append(f"{entry['seconds'][0]:.0f}")
+    return cells
+
+
 def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any], hardware: str) -> str:
     metric_names = [(t, m) for t, ms in TASK_METRICS.items() for m in ms]
-    header = ["row", "lr", "params", "GMACs"] + [f"{t[:3]} {m}" for t, m in metric_names] + ["Δ_MTL % (test)", "vs none (paired, 95 % CI)", "vs plain, same deploy cost (paired, 95 % CI)", "time s"]
+    header = (["row", "lr", "params", "GMACs"] + [f"{t[:3]} {m}" for t, m in metric_names]
+              + ["Δ_MTL % (test)", "vs none (paired, 95 % CI)", "vs plain, same deploy cost (paired, 95 % CI)",
+                 "vs plain, direct (paired, 95 % CI)", "final train loss", "time s"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for entry in summary["rows"].values():
-        cells = [entry["row"], f"{entry['lr']:g}", f"{entry['params'][0]:,.0f}", f"{entry['gmacs'][0]:.3f}"]
-        cells += ["—" if t not in entry["test"] else _pm(entry["test"][t][m], 3) for t, m in metric_names]
-        cells.append(_pm(entry["test_delta"], 2) if "test_delta" in entry else "0 (baseline)")
-        for key in ("vs_none", "vs_plain"):
-            vs = entry.get(key)
-            reference = f" vs {vs['reference']}" if key == "vs_plain" and vs is not None else ""
-            cells.append("—" if vs is None else f"{vs['mean']:+.2f} [{vs['low']:+.2f}, {vs['high']:+.2f}]{reference}")
-        cells.append(f"{entry['seconds'][0]:.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(_row_cells(entry, metric_names)) + " |" for entry in summary["rows"].values()]
     lr_lines = ["| row | " + " | ".join(f"lr {lr:g}" for lr in meta["lrs"]) + " |", "|---|" + "---|" * len(meta["lrs"])]
     for entry in summary["rows"].values():
         if "val_delta_by_lr" in entry:
@@ -123,7 +149,9 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any], hardware: str)
         "Each row's lr is chosen on val; metrics below are on the test split, final epoch, mean ± std over seeds. "
         "Δ_MTL is against the single-task baselines of the same seed; 'vs none' is the paired per-seed difference "
         "of Δ_MTL with its 95 % t-interval; 'vs plain' pairs the row with the `none` row that deploys the same "
-        "collapsed network (equal parameters and GMACs), so a positive interval means better at the same deploy cost.\n\n" + "\n".join(lines) +
+        "collapsed network (equal parameters and GMACs), so a positive interval means better at the same deploy cost; "
+        "'direct' is Δ_MTL with that plain row of the same seed as the baseline (defined without single-task rows). "
+        "Final train loss: the last epoch's mean training loss summed over tasks.\n\n" + "\n".join(lines) +
         "\n\n## Val Δ_MTL % per learning rate (the choice above)\n\n" + "\n".join(lr_lines) + pending + "\n"
     )
 

@@ -70,3 +70,16 @@ def choose_single_lr(by_lr: Mapping[float, Mapping[int, Mapping[str, Any]]], tas
 def choose_multitask_lr(by_lr: Mapping[float, Mapping[int, Mapping[str, Any]]], singles: Mapping[str, Mapping[int, Mapping[str, Any]]], delta: DeltaFn) -> float:
     """The learning rate with the highest mean val Δ_MTL over seeds (ties: the smaller lr)."""
     return max(sorted(by_lr), key=lambda lr: statistics.fmean(row_deltas(by_lr[lr], singles, "val", delta).values()))
+
+
+def choose_total_loss_lr(by_lr: Mapping[float, Mapping[int, Mapping[str, Any]]]) -> float:
+    """The learning rate with the lowest mean val loss summed over tasks (ties: the smaller lr).
+
+    The rule for a multitask row when the experiment has no single-task baselines to define Δ_MTL.
+    """
+    return min(sorted(by_lr), key=lambda lr: statistics.fmean(sum(r["val_loss"].values()) for r in by_lr[lr].values()))
+
+
+def direct_gaps(runs: Mapping[int, Mapping[str, Any]], reference: Mapping[int, Mapping[str, Any]], split: str, delta: DeltaFn) -> dict[int, float]:
+    """Per seed, Δ_MTL of a row measured against another row of the same seed (positive: the row is better)."""
+    return {seed: float(delta(run["metrics"][split], reference[seed]["metrics"][split])) for seed, run in runs.items()}
