@@ -59,7 +59,7 @@ from mtl_perception.interop.stamps import NS_PER_S
 from mtl_perception.metrics import percentile
 from mtl_perception.ros.middleware import OPT_OUT_VARIABLE, PROFILE_VARIABLES, use_node_profile
 from mtl_perception.ros.params import backend_for
-from mtl_perception.ros.serving import keep_frame_buffers_in_heap
+from mtl_perception.runtime.serving import keep_frame_buffers_in_heap
 from mtl_perception.tools.env import loopback_env
 from mtl_perception.tools.node_process import NODE_MODULE, ManagedProcess, ros_command, start_node
 from mtl_perception.tools.recorder import NodeDiagnostics, OutputRecorder

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mtl_perception.interop.camera_info import Intrinsics, scale_intrinsics, validate_intrinsics
-from mtl_perception.ros.serving import InferenceThread, LatestSlot, Percentiles, RateMeter
+from mtl_perception.runtime.serving import InferenceThread, LatestSlot, Percentiles, RateMeter
 
 
 def test_inference_thread_runs_every_job_in_order_on_one_thread():
@@ -129,7 +129,7 @@ def test_validate_intrinsics():
 HEAP_PROBE = """
 import resource, sys
 import numpy as np
-from mtl_perception.ros.serving import keep_frame_buffers_in_heap
+from mtl_perception.runtime.serving import keep_frame_buffers_in_heap
 applied = keep_frame_buffers_in_heap() if sys.argv[1] == "tuned" else False
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -177,7 +177,7 @@ def test_heap_settings_leave_a_users_own_malloc_tuning_alone():
 
 def test_os_thread_name_is_set_and_inherited_by_threads_started_later():
     """The stage's name shows in /proc, and a pool the stage starts (OpenMP, ONNX Runtime) carries it too."""
-    from mtl_perception.ros.serving import name_os_thread
+    from mtl_perception.runtime.serving import name_os_thread
 
     def comm(native_id: int) -> str:
         return open(f"/proc/self/task/{native_id}/comm").read().strip()
@@ -202,7 +202,7 @@ def test_os_thread_name_is_set_and_inherited_by_threads_started_later():
 
 def test_pipeline_with_two_workers_publishes_in_frame_order():
     """Frames run two at a time and finish out of order; the publisher still sends them in order."""
-    from mtl_perception.ros.pipeline import ServingPipeline
+    from mtl_perception.runtime.serving import ServingPipeline
 
     workers = [InferenceThread("test_worker_a"), InferenceThread("test_worker_b")]
     started, published, threads = [], [], set()
@@ -254,7 +254,7 @@ def test_pipeline_with_two_workers_publishes_in_frame_order():
     ],
 )
 def test_inference_plan(requested, device, cores, environ, expected):
-    from mtl_perception.ros.serving import plan_inference
+    from mtl_perception.runtime.serving import plan_inference
 
     plan = plan_inference(requested, device, cores, environ)
     assert (plan.workers, plan.threads_per_worker) == expected

@@ -4,7 +4,7 @@ Lifecycle: configure loads + warms up the artifact and creates the (lifecycle) p
 activate creates the subscriptions and starts the inference worker; deactivate removes them;
 cleanup frees the model (and CUDA cache). `autostart` (default true) runs configure + activate.
 
-Serving is a ServingPipeline (pipeline.py): the subscription drops each frame into a one-slot
+Serving is a ServingPipeline (runtime/serving/): the subscription drops each frame into a one-slot
 buffer, the network runs on InferenceThreads (load and warm-up run there too, so each keeps one
 CPU thread pool; `inference_workers` of them take frames in turn), and a publisher thread sends
 the outputs in frame order. This module is the wiring:
@@ -34,6 +34,16 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ..runtime import default_model_path, load_engine, resolve_device
 from ..runtime.backends import BackendUnavailable
+from ..runtime.serving import (
+    InferencePlan,
+    InferenceThread,
+    LatestSlot,
+    ServingPipeline,
+    ServingStats,
+    keep_frame_buffers_in_heap,
+    plan_inference,
+    return_freed_memory,
+)
 from .. import colors
 from ..interop.camera_info import validate_intrinsics
 from ..interop.image import ImageFormatError
@@ -44,17 +54,7 @@ from .outputs import OUTPUTS, message_type
 from .publishing import FramePublisher
 from .lifecycle_guard import guard_change_state
 from .middleware import use_node_profile
-from .pipeline import ServingPipeline
 from .qos import make_qos
-from .serving import (
-    InferencePlan,
-    InferenceThread,
-    LatestSlot,
-    ServingStats,
-    keep_frame_buffers_in_heap,
-    plan_inference,
-    return_freed_memory,
-)
 
 ERROR_LOG_PERIOD_S = 5.0
 INFERENCE_OS_NAME = "mtl_inference"  # every inference thread's name in top -H and /proc

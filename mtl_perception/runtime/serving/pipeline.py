@@ -15,7 +15,8 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Callable, Generic, Sequence, TypeVar
 
-from .serving import InferenceThread, LatestSlot, name_os_thread
+from .latest_slot import LatestSlot
+from .threads import InferenceThread, name_os_thread
 
 M = TypeVar("M")  # an input message
 R = TypeVar("R")  # one frame's inference result
