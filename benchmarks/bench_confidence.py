@@ -1,6 +1,6 @@
 """Calibration line of a model's segmentation confidence: accuracy per confidence decile on rendered frames.
 
-    python benchmarks/bench_confidence.py [--model DIR] [--frames 100 --seed 1 --out calibration.json]
+    python benchmarks/bench_confidence.py [--model DIR] [--frames 100 --seed 1 --out benchmarks/results/confidence/calibration.json]
 
 Frames are render_dataset_frame(seed, i) at the model's input size; seed 1 is a dataset the bundled
 model (trained and selected on seed 0) never saw. Prints a markdown table: per decile the pixels,

@@ -1,6 +1,6 @@
 """Which backends give the GIL away during the forward pass: each alone, then beside a Python thread.
 
-    .venv/bin/python benchmarks/bench_gil.py --out benchmarks/results/gil.json
+    .venv/bin/python benchmarks/bench_gil.py --out benchmarks/results/gil/gil.json
 
 The node runs inference on its own threads while its executor and publisher run Python. A
 backend that takes the GIL back between ops waits for those threads at every op (up to

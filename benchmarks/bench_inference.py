@@ -1,6 +1,6 @@
 """Inference payoffs, side by side in one process: collapse, multitask, backends, breakdown.
 
-    .venv/bin/python benchmarks/bench_inference.py --out benchmarks/results/inference.json
+    .venv/bin/python benchmarks/bench_inference.py --out benchmarks/results/inference/inference.json
 
 Targets (issue 7): collapsed/compact ≤ 1.05; training form ≥ 1.5× slower than collapsed;
 three single-task passes ≥ 2.5× one multitask pass. Ratios are reported, not asserted.

@@ -1,6 +1,6 @@
 """Node overhead over real DDS (loopback): node throughput vs bare Engine.predict, latency, breakdown.
 
-    .venv/bin/python benchmarks/bench_node.py --out benchmarks/results/node.json
+    .venv/bin/python benchmarks/bench_node.py --out benchmarks/results/node/node.json
 
 The node runs in its own process, as on a robot (`python -m mtl_perception.ros.node`). This
 process is the camera and the consumer: it publishes frames and subscribes to
@@ -39,11 +39,8 @@ node sets its own wait policy, so the plain variant has `ros2 run` semantics), `
 from __future__ import annotations
 
 import argparse
-import array
 import os
-import resource
 import statistics
-import struct
 import sys
 import tempfile
 import threading
@@ -51,259 +48,24 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator
 
 import numpy as np
 
-from mtl_perception.interop.stamps import NS_PER_S
 from mtl_perception.metrics import percentile
-from mtl_perception.ros.middleware import OPT_OUT_VARIABLE, PROFILE_VARIABLES, use_node_profile
+from mtl_perception.ros.middleware import use_node_profile
 from mtl_perception.ros.params import backend_for
 from mtl_perception.runtime.serving import keep_frame_buffers_in_heap
 from mtl_perception.tools.env import loopback_env
-from mtl_perception.tools.node_process import NODE_MODULE, ManagedProcess, ros_command, start_node
-from mtl_perception.tools.recorder import NodeDiagnostics, OutputRecorder
+from mtl_perception.tools.node_process import ManagedProcess
+from mtl_perception.tools.recorder import NodeDiagnostics
 
+# Beside this script: the suites, node processes and /proc CPU readers (node_suites.py), the camera and
+# consumer (node_client.py), the timing and table helpers (harness.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare, engine_stages, hardware, print_table, write_json  # noqa: E402
-
-ARRAY_OUTPUTS = ("segmentation/labels", "depth/image", "normals/image")
-ALL_IMAGE_OUTPUTS = ("segmentation/labels", "segmentation/confidence", "segmentation/color", "segmentation/overlay",
-                     "depth/image", "normals/image", "normals/color")  # in the node's publishing order
-CDR_STAMP_OFFSET = 4  # after the 4-byte encapsulation header: Header.stamp.sec (int32), .nanosec (uint32)
-STALL_S = 0.5  # no output for this long in a throughput round: the frames in flight were dropped
-STAMP_SEC = 1  # every frame is stamped (1 s, n ns) with a unique n
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One node process of a suite: its environment and parameters, and what the client sends and takes."""
-
-    env: Mapping[str, str] = field(default_factory=dict)
-    params: Mapping[str, object] = field(default_factory=dict)
-    outputs: tuple[str, ...] = ARRAY_OUTPUTS  # subscribed; the last one marks a frame done
-    points: bool = False  # also subscribe to points
-    camera_info: bool = False  # send camera_info before every frame
-    compressed: bool = False  # send jpeg CompressedImage on image/compressed (input_transport: compressed)
-
-
-SUITES: dict[str, dict[str, Variant]] = {
-    # OpenMP settings (issue 7): the node sets the wait policy itself, so "node" is `ros2 run` semantics.
-    "threads": {
-        "node": Variant(),
-        "node, OMP_WAIT_POLICY=ACTIVE": Variant(env={"OMP_WAIT_POLICY": "ACTIVE"}),
-        "node, 1 torch thread": Variant(env={"OMP_NUM_THREADS": "1"}),
-    },
-    # Issue 16: what a robot sends and takes.
-    "outputs": {
-        "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
-        "raw, labels + depth": Variant(outputs=("segmentation/labels", "depth/image")),
-        "jpeg, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS, compressed=True, params={"input_transport": "compressed"}),
-    },
-    # Issue 16: rclpy's publish holds the GIL through rcl_publish; Fast DDS's synchronous mode
-    # sends every fragment inside it, its asynchronous mode queues the sample for its own thread.
-    "publication": {
-        f"raw, all outputs, {mode}": Variant(outputs=ALL_IMAGE_OUTPUTS, env={"RMW_FASTRTPS_PUBLICATION_MODE": mode})
-        for mode in ("SYNCHRONOUS", "ASYNCHRONOUS")
-    },
-    # Issue 16: two frames at once on one torch thread each (the default on 2 cores) against one frame on two.
-    "workers": {
-        "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
-        "raw, all outputs, 1 inference worker": Variant(outputs=ALL_IMAGE_OUTPUTS, params={"inference_workers": 1}),
-    },
-    # Issue 16: the node's Fast DDS profile (32 MiB shared-memory segment) against Fast DDS's defaults (512 KiB).
-    "middleware": {
-        "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
-        "raw, all outputs, Fast DDS defaults": Variant(outputs=ALL_IMAGE_OUTPUTS, env={OPT_OUT_VARIABLE: "off"}),
-    },
-    # Issue 16: the traced network runs without the GIL; eager torch takes it back between ops.
-    "backends": {
-        f"raw, all outputs, {backend}": Variant(outputs=ALL_IMAGE_OUTPUTS, params={"backend": backend})
-        for backend in ("torchscript", "torch_channels_last")
-    },
-    # Issue 17: the semantic cloud's cost.
-    "points": {
-        "node, camera_info": Variant(camera_info=True),
-        "node, camera_info + points subscriber": Variant(camera_info=True, points=True),
-    },
-}
-
-
-def stat_cpu_seconds(stat: str) -> float:
-    """User + system CPU time from a /proc .../stat line (the name in parentheses may hold spaces)."""
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
-
-
-def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU time per thread group of a process: threads by OS name, Fast DDS's by kind (dds.udp.7001 -> dds.udp).
-
-    The node names its inference thread (whose OpenMP/ONNX Runtime workers inherit the name) and
-    its publisher; the executor and anything unnamed keep the process's name.
-    """
-    groups: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:  # the thread ended
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        name = ".".join(name.split(".")[:2]) if name.startswith("dds.") else name
-        groups[name] = groups.get(name, 0.0) + stat_cpu_seconds(stat)
-    return groups
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-class Client:
-    """Publisher of serialised frames with unique stamps, and raw subscribers to the outputs."""
-
-    def __init__(self, rclpy_node, namespace: str, serialized_frames: list[bytes], info: bytes | None, variant: Variant) -> None:
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.frames = [bytearray(f) for f in serialized_frames]
-        kind, topic = (CompressedImage, "image/compressed") if variant.compressed else (Image, "image")
-        self.publisher = rclpy_node.create_publisher(kind, f"{namespace}/{topic}", qos)
-        self.info = info if variant.camera_info else None  # sent before every frame, as a camera driver does
-        self.info_publisher = rclpy_node.create_publisher(CameraInfo, f"{namespace}/camera_info", qos) if self.info else None
-        self.last_topic = f"{namespace}/{variant.outputs[-1]}"
-        topics = {f"{namespace}/{t}": Image for t in variant.outputs}
-        if variant.points:
-            topics[f"{namespace}/points"] = PointCloud2
-        self.recorder = OutputRecorder(rclpy_node, topics, qos, raw=True)
-        self.sent: dict[int, int] = {}  # stamp ns -> wall-clock ns at publish
-        self.next_stamp = 1
-
-    def connected(self) -> bool:
-        info_ok = self.info_publisher is None or self.info_publisher.get_subscription_count() > 0
-        return info_ok and self.publisher.get_subscription_count() > 0 and self.recorder.connected()
-
-    def done(self) -> dict[int, int]:
-        """Stamp -> arrival ns of every frame whose last output has arrived."""
-        return self.recorder.snapshot()[1][self.last_topic]
-
-    def complete(self) -> int:
-        return len(self.recorder.arrivals[self.last_topic])
-
-    def publish(self) -> int:
-        index = self.next_stamp
-        self.next_stamp += 1
-        frame = self.frames[index % len(self.frames)]
-        struct.pack_into("<iI", frame, CDR_STAMP_OFFSET, STAMP_SEC, index)
-        stamp = STAMP_SEC * NS_PER_S + index
-        self.sent[stamp] = time.time_ns()
-        if self.info_publisher is not None:
-            self.info_publisher.publish(self.info)
-        self.publisher.publish(bytes(frame))
-        return stamp
-
-    def wait_output(self, stamp: int, timeout: float) -> bool:
-        return self.recorder.wait_for(lambda: stamp in self.recorder.arrivals[self.last_topic], timeout)
-
-    def outstanding(self) -> int:
-        """Frames sent after the newest completed one: the node serves in order, newest first, so any
-        older frame without an output was dropped (its one-slot buffer or the DDS reader replaced it)."""
-        newest = self.recorder.newest(self.last_topic)
-        return sum(1 for stamp in self.sent if stamp > newest)
-
-    def throughput_round(self, frames: int, in_flight: int, min_gap_s: float) -> float:
-        """Outputs/s with `in_flight` frames outstanding: the node never idles, DDS is never flooded.
-
-        A dropped frame counts as finished once a newer one completes, so a drop does not shrink
-        the number in flight for the rest of the round (which would measure latency, not
-        throughput). Frames go out at least `min_gap_s` apart, as from a camera: two frames sent
-        back to back would make the node's newest-wins input drop the first.
-        """
-        self.recorder.clear()
-        self.sent.clear()
-        start_ns, last_send = time.time_ns(), time.monotonic()
-        self.publish()
-        while self.complete() < frames:
-            room = self.outstanding() < in_flight
-            gap_left = min_gap_s - (time.monotonic() - last_send)
-            if room and gap_left <= 0:
-                self.publish()
-                last_send = time.monotonic()
-                continue
-            seen = self.complete()
-            arrived = self.recorder.wait_for(lambda: self.complete() > seen, gap_left if room else STALL_S)
-            if not arrived and not room:  # nothing for STALL_S: every frame in flight was dropped
-                self.publish()
-                last_send = time.monotonic()
-        done = self.done()
-        return len(done) / ((max(done.values()) - start_ns) / 1e9)
-
-    def _send_at_rate(self, frames: int, rate_hz: float) -> list[int]:
-        """Open loop, as a camera: `frames` frames `1 / rate_hz` apart, whatever the node does; their stamps."""
-        period = 1.0 / rate_hz
-        stamps = []
-        next_time = time.monotonic()
-        for _ in range(frames):
-            stamps.append(self.publish())
-            next_time += period
-            time.sleep(max(0.0, next_time - time.monotonic()))
-        return stamps
-
-    def steady_round(self, frames: int, rate_hz: float) -> tuple[list[float], float]:
-        """Open loop at a fixed rate: latency = last output's arrival − publish time; delivered fraction."""
-        self.recorder.clear()
-        stamps = self._send_at_rate(frames, rate_hz)
-        self.recorder.wait_for(lambda: self.complete() >= frames, 5.0)
-        done = self.done()
-        latencies = [(done[s] - self.sent[s]) / 1e6 for s in stamps if s in done]
-        return latencies, len(latencies) / frames
-
-    def camera_round(self, frames: int, rate_hz: float) -> float:
-        """A camera at `rate_hz` that never waits for the node: the fraction of its frames served.
-
-        The node drops what it cannot take (newest wins), as it would on a robot, so its output
-        rate is this fraction of the camera's. A frame counts when its last output arrives.
-        """
-        self.recorder.clear()
-        stamps = set(self._send_at_rate(frames, rate_hz))
-        while True:  # the last frames' outputs: wait until none arrives for STALL_S
-            seen = self.complete()
-            if seen >= frames or not self.recorder.wait_for(lambda: self.complete() > seen, STALL_S):
-                break
-        return sum(1 for stamp in self.done() if stamp in stamps) / frames  # not a late output of the round before
-
-
-def launch_node(model: str, backend: str, namespace: str, variant: Variant, log: Path, profile: Path | None) -> ManagedProcess:
-    params = {"model_path": model, "device": "cpu", "backend": backend, "input_qos": "reliable", "input_qos_depth": 1,
-              "diagnostics_period": 0.5, **variant.params}
-    # `ros2 run` semantics: none of this process's thread or middleware settings leak into the node.
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", *PROFILE_VARIABLES)}
-    if profile is None:
-        return start_node(log, namespace=namespace, params=params, env={**env, **variant.env})
-    command = ros_command(NODE_MODULE, namespace=namespace, params=params)
-    return ManagedProcess("node (py-spy)", profiled(command, profile), log, {**env, **variant.env})
-
-
-def profiled(command: list[str], out: Path) -> list[str]:
-    """`command` (python -m MODULE ARGS) under `py-spy record`, every thread, idle samples included.
-
-    py-spy cannot read a venv's python symlink here, so the real interpreter runs and adds the
-    venv's site-packages itself (with its .pth files, so the editable install resolves).
-    """
-    import shutil
-    import site
-
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    module, args = command[2], command[3:]
-    boot = (f"import runpy, site, sys; site.addsitedir({site.getsitepackages()[0]!r}); sys.argv[0] = {module!r}; "
-            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
-    return [spy, "record", "--threads", "--idle", "--rate", "200", "--format", "raw", "-o", str(out), "--",
-            os.path.realpath(sys.executable), "-c", boot, *args]
+from node_client import Client, camera_frames, camera_info_msg, compressed_message, extra_outputs, image_msg  # noqa: E402
+from node_suites import SUITES, Variant, cpu_during, launch_node  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -327,23 +89,6 @@ def parse_args() -> argparse.Namespace:
                         "and write its raw samples there; CPU figures then include py-spy and are not comparable")
     parser.add_argument("--out")
     return parser.parse_args()
-
-
-def camera_frames(height: int, width: int) -> tuple[list[np.ndarray], list]:
-    """Eight rendered frames, as RGB arrays and as Image messages."""
-    from sensor_msgs.msg import Image
-
-    from mtl_perception.data import Camera, render_sequence
-    from mtl_perception.interop.image import fill_image, float_to_rgb8
-
-    frames = [float_to_rgb8(f.image) for f in render_sequence(0, 8, Camera.default(height, width))]
-    messages = []
-    for rgb in frames:
-        msg = Image()
-        msg.header.frame_id = "camera_optical_frame"
-        fill_image(msg, rgb, "rgb8")
-        messages.append(msg)
-    return frames, messages
 
 
 @contextmanager
@@ -389,16 +134,6 @@ class RoundLog:
     threads: list[dict[str, float]] = field(default_factory=list)  # ms per frame, per thread group
     camera_served: list[float] = field(default_factory=list)  # fraction of a camera's frames at the bare rate
     camera_cpu: list[tuple[float, float]] = field(default_factory=list)
-
-
-def cpu_during(pid: int, run) -> tuple[object, float, tuple[float, float], dict[str, float]]:
-    """`run()`, and what it cost: (its result, seconds, (node cores, client cores), node CPU seconds per thread group)."""
-    node_cpu, own_cpu, per_thread, start = cpu_seconds(pid), own_cpu_seconds(), thread_cpu_seconds(pid), time.monotonic()
-    result = run()
-    elapsed = time.monotonic() - start
-    after = thread_cpu_seconds(pid)
-    cores = ((cpu_seconds(pid) - node_cpu) / elapsed, (own_cpu_seconds() - own_cpu) / elapsed)
-    return result, elapsed, cores, {group: after[group] - per_thread.get(group, 0.0) for group in after}
 
 
 def throughput_rounds(args: argparse.Namespace, engine, frames: list[np.ndarray], clients: dict, processes: dict) -> tuple[list[float], dict]:
@@ -532,32 +267,6 @@ def main() -> int:
     return 0
 
 
-def compressed_message(msg):
-    """The same frame as image_transport's compressed plugin sends it (jpeg, quality 95)."""
-    from sensor_msgs.msg import CompressedImage
-
-    from mtl_perception.interop.image import encode_compressed, image_to_rgb
-
-    fmt, data = encode_compressed(image_to_rgb(msg), "jpeg")
-    out = CompressedImage()
-    out.header, out.format = msg.header, fmt
-    out.data = array.array("B", np.asarray(data, np.uint8).tobytes())
-    return out
-
-
-def camera_info_msg(height: int, width: int):
-    """The rendered frames' CameraInfo (the renderer's default pinhole camera)."""
-    from sensor_msgs.msg import CameraInfo
-
-    from mtl_perception.data import Camera
-    from mtl_perception.interop.camera_info import pinhole_k, pinhole_p
-
-    camera = Camera.default(height, width)
-    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
-    info.k, info.p = pinhole_k(camera), pinhole_p(camera)
-    return info
-
-
 def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int, info) -> dict:
     """What the node adds around Engine.predict, per stage, on the same frames (this process)."""
     from rclpy.serialization import serialize_message
@@ -579,10 +288,10 @@ def breakdown(engine, rgb: np.ndarray, msg, height: int, width: int, info) -> di
             ],
             "serialise 3 outputs (rclpy)": lambda: [
                 serialize_message(m)
-                for m in (_image(pred.segmentation, "mono8"), _image(pred.depth, "32FC1"), _image(pred.normals, "32FC3"))
+                for m in (image_msg(pred.segmentation, "mono8"), image_msg(pred.depth, "32FC1"), image_msg(pred.normals, "32FC3"))
             ],
             "outputs beyond labels + depth: build + fill + serialise": lambda: [
-                serialize_message(m) for m in _extra_outputs(pred, rgb, engine.meta.palette)
+                serialize_message(m) for m in extra_outputs(pred, rgb, engine.meta.palette)
             ],
             "points: build + fill + serialise (stride 4)": lambda: serialize_message(cloud_msg(msg.header, prediction_cloud(pred, rgb, info, CloudOptions()))),
         },
@@ -627,30 +336,6 @@ def print_results(args, model: str, engine, height: int, width: int, bare_fps: f
         ],
     )
     print_table("Breakdown (median ms per frame, this process)", ["stage", "median ms"], [[n, t.median_ms] for n, t in all_stages.items()])
-
-
-def _extra_outputs(pred, rgb: np.ndarray, palette) -> list:
-    """What `labels + depth only` spares the node: confidence, both colour views, normals and their view."""
-    from mtl_perception import colors
-
-    colour = colors.colorize_labels(pred.segmentation, colors.palette_lut(palette))
-    return [
-        _image(pred.confidence, "32FC1"),
-        _image(colour, "rgb8"),
-        _image(colors.overlay(rgb, colour, 0.5), "rgb8"),
-        _image(pred.normals, "32FC3"),
-        _image(colors.colorize_normals(pred.normals), "rgb8"),
-    ]
-
-
-def _image(array: np.ndarray, encoding: str):
-    from sensor_msgs.msg import Image
-
-    from mtl_perception.interop.image import fill_image
-
-    msg = Image()
-    fill_image(msg, array, encoding)
-    return msg
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Renderer throughput (frames/s) for dataset frames and sequences; target >= 20 fps at 288×384.
 
-    python benchmarks/bench_render.py [--height 288 --width 384 --frames 60 --out bench_render.json]
+    python benchmarks/bench_render.py [--height 288 --width 384 --frames 60 --out benchmarks/results/render/render.json]
 """
 from __future__ import annotations
 

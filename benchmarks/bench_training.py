@@ -1,6 +1,6 @@
 """Training speed per scheme and the factorised form's effective step, measured in one run.
 
-    .venv/bin/python benchmarks/bench_training.py --out benchmarks/results/training.json
+    .venv/bin/python benchmarks/bench_training.py --out benchmarks/results/training/training.json
 
 Throughput: images/s of a full training step (forward, backward, optimizer) per scheme at
 72×96 and 120×160, and the achieved FLOP/s over this run's measured fp32 matmul rate.

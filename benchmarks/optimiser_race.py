@@ -7,7 +7,7 @@ fixed set of 256 rendered frames at equal steps, once with Adam and once with SG
 training loss; the verdict is each factorised row's paired per-seed gap to `none` in final
 training loss (log ratio, so a negative value means it optimised further), with 95 % intervals.
 
-    python benchmarks/optimiser_race.py [--work work/race] [--out benchmarks/compare_results/optimiser] [--jobs 2]
+    python benchmarks/optimiser_race.py [--work work/race] [--out benchmarks/results/compare/optimiser] [--jobs 2]
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def plot(summary: Mapping[str, Any], path: Path, steps_per_epoch: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("work/race"), help="datasets and resumable run directories")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/compare_results/optimiser"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/compare/optimiser"))
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one torch thread each on 2 cores")
     args = parser.parse_args(argv)
 

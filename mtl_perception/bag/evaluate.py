@@ -149,7 +149,7 @@ def evaluate_bag(
     progress: bool = True,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate `engine` on a bag; returns the report dict (see README for its keys).
+    """Evaluate `engine` on a bag; returns the report dict (bag, storage, image_topic, image_type, frames, model, device, metrics, matched, throughput; output_bag with --write-bag).
 
     gt_topics: task -> topic; tasks absent (or not in the model) are not scored. Explicitly named
     topics must exist (TopicNotFoundError lists those that do). start_fraction: skip the first

@@ -334,6 +334,8 @@ class PerceptionNode(LifecycleNode):
         self._pubs.clear()
         engine, self.engine = self.engine, None
         on_cuda = engine is not None and engine.device.type == "cuda"
+        if engine is not None:
+            engine.close()  # its traces go back to the process's pool: a re-configure re-uses them
         del engine
         gc.collect()
         if on_cuda:

@@ -156,7 +156,7 @@ def backend_for(requested: str, device_type: str = "cpu") -> str:
 
     On CPU, torchscript: the traced network runs without the GIL, and in the node, beside the
     publisher and executor threads, it served 0.88 of a camera's frames at 480x640 against
-    0.70 for eager channels_last (README, Performance). On CUDA, channels_last eager torch
+    0.70 for eager channels_last (docs/performance.md). On CUDA, channels_last eager torch
     (suits cuDNN; torchscript on CUDA was not measured); the engine makes it torch_fp16 when
     half is true. Any other choice is explicit.
     """

@@ -20,6 +20,7 @@ import torch
 
 from ..cpu_threads import idle_threads_spin
 from ..model import MultiTaskNet
+from .trace_pool import TracePool, fingerprint
 
 LOG = logging.getLogger(__name__)
 BACKEND_NAMES: tuple[str, ...] = ("torch", "torch_channels_last", "torch_fp16", "torchscript", "onnxruntime")
@@ -36,6 +37,8 @@ class Backend(Protocol):
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]: ...
 
+    def close(self) -> None: ...
+
 
 class TorchBackend:
     """Eager torch; optional channels_last memory format and CUDA fp16."""
@@ -51,6 +54,9 @@ class TorchBackend:
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(image.to(self.dtype).contiguous(memory_format=self.memory_format))
 
+    def close(self) -> None:
+        """Nothing is held beyond the model, which goes with the backend."""
+
 
 class TorchScriptBackend:
     """The model traced to TorchScript (channels_last, fp32): the forward pass runs without the GIL.
@@ -60,23 +66,35 @@ class TorchScriptBackend:
     preprocessing always produces. torch 2.13 marks tracing deprecated; the eager backends stay.
     """
 
-    def __init__(self, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int]) -> None:
+    def __init__(self, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int], traces: TracePool | None = None) -> None:
         self.name, self.dtype, self.input_size = "torchscript", torch.float32, tuple(input_size)
         model = model.to(device=device, dtype=torch.float32, memory_format=torch.channels_last).eval()
         self.model = model  # the eager network, which the engine's whole-frame graphs trace through
         example = torch.zeros(1, model.config.in_channels, *input_size, device=device).contiguous(memory_format=torch.channels_last)
+        self._traces, self._key = traces, fingerprint(model, "network", device, self.input_size)
+        with torch.no_grad():
+            self.module = traces.borrow(self._key, model, lambda: self._trace(model, example)) if traces else self._trace(model, example)
+        self._check_against(model, example)
+
+    @staticmethod
+    def _trace(model: MultiTaskNet, example: torch.Tensor) -> torch.jit.ScriptModule:
         with warnings.catch_warnings():
             # Sizes become constants (fine for a fixed input size); tracing itself is deprecated.
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
             try:
-                with torch.no_grad():
-                    self.module = torch.jit.trace(model, example, strict=False, check_trace=False)
-                    for _ in range(TRACE_WARMUP_CALLS):  # before two inference threads could optimise it at once
-                        self.module(example)
+                module = torch.jit.trace(model, example, strict=False, check_trace=False)
+                for _ in range(TRACE_WARMUP_CALLS):  # before two inference threads could optimise it at once
+                    module(example)
             except Exception as exc:  # a model or a torch the tracer cannot handle
                 raise BackendUnavailable(f"cannot trace the model to TorchScript: {type(exc).__name__}: {exc}") from exc
-        self._check_against(model, example)
+        return module
+
+    def close(self) -> None:
+        """Hand the trace back to its pool for the next engine of this network; unusable afterwards."""
+        module, self.module = self.module, None
+        if module is not None and self._traces is not None:
+            self._traces.give_back(self._key, module)
 
     def _check_against(self, model: MultiTaskNet, example: torch.Tensor) -> None:
         """A trace records one path through forward; refuse it if it does not reproduce the model."""
@@ -88,6 +106,8 @@ class TorchScriptBackend:
             raise BackendUnavailable(f"the TorchScript trace differs from the model (max rel. error {rel:.2e}, label agreement {agreement:.4f})")
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.module is None:
+            raise RuntimeError("this torchscript backend has been closed")
         if tuple(image.shape[-2:]) != self.input_size:
             raise ValueError(f"torchscript backend traced at {self.input_size}, got an input of {tuple(image.shape[-2:])}")
         return self.module(image.float().contiguous(memory_format=torch.channels_last))
@@ -127,9 +147,15 @@ class OnnxRuntimeBackend:
         outputs = self.session.run(None, {"image": image.float().contiguous().cpu().numpy()})
         return {task: torch.from_numpy(out).to(self.device) for task, out in zip(self.tasks, outputs)}
 
+    def close(self) -> None:
+        """The session goes with the backend; nothing outlives it."""
 
-def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int]) -> Backend:
-    """Build one backend on its own copy of the model (backends change dtype and memory format)."""
+
+def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int], traces: TracePool | None = None) -> Backend:
+    """Build one backend on its own copy of the model (backends change dtype and memory format).
+
+    `traces`: where the torchscript backend borrows and returns its trace (trace_pool.py).
+    """
     model = copy.deepcopy(model)
     if name == "torch":
         return TorchBackend(model, device)
@@ -138,7 +164,7 @@ def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_siz
     if name == "torch_fp16":
         return TorchBackend(model, device, channels_last=True, half=True)
     if name == "torchscript":
-        return TorchScriptBackend(model, device, input_size)
+        return TorchScriptBackend(model, device, input_size, traces)
     if name == "onnxruntime":
         return OnnxRuntimeBackend(model, device, input_size)
     raise ValueError(f"unknown backend {name!r}; choose 'auto' or one of {BACKEND_NAMES}")

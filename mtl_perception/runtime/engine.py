@@ -14,6 +14,7 @@ from .artifact import ArtifactMeta, load_artifact
 from .backends import BACKEND_NAMES, BackendCheck, make_backend, select_backend
 from .device import resolve_device
 from .frame_graphs import FrameGraphs, Network
+from .trace_pool import PROCESS_TRACES, TracePool
 
 
 class InputError(ValueError):
@@ -62,6 +63,7 @@ class Engine:
         device: str | torch.device = "auto",
         half: bool = False,
         backend: str = "torch",
+        traces: TracePool | None = PROCESS_TRACES,
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         if half and self.device.type != "cuda":
@@ -76,7 +78,7 @@ class Engine:
         if backend == "auto":
             self.backend, self.backend_checks = select_backend(model.eval(), self.device, input_size)
         else:
-            self.backend = make_backend(backend, model.eval(), self.device, input_size)
+            self.backend = make_backend(backend, model.eval(), self.device, input_size, traces)
         self.dtype = self.backend.dtype
         self.half = self.dtype == torch.float16
         std = torch.tensor(meta.std, dtype=torch.float32)
@@ -85,7 +87,15 @@ class Engine:
         self._scale = (1.0 / (255.0 * std)).reshape(1, 3, 1, 1).to(self.device)
         self._shift = (-mean / std).reshape(1, 3, 1, 1).to(self.device)
         # With the traced network, the whole frame runs as one traced graph too (frame_graphs.py).
-        self._graphs = FrameGraphs(self.frame_maps, self.backend.model, self.backend) if self.backend.name == "torchscript" else None
+        self._graphs = (FrameGraphs(self.frame_maps, self.backend.model, self.backend, traces=traces, context=(self.device, input_size, meta.mean, meta.std))
+                        if self.backend.name == "torchscript" else None)
+
+    def close(self) -> None:
+        """Release what outlives the engine's objects: traces go back to their pool for the next
+        engine of this network (trace_pool.py). The engine serves nothing afterwards."""
+        if self._graphs is not None:
+            self._graphs.close()
+        self.backend.close()
 
     @property
     def tasks(self) -> tuple[str, ...]:

@@ -12,6 +12,8 @@ unit), so when more keys cycle than the cache holds, re-tracing on every frame g
 ~8 MB a frame (+1.6 GB over 200 frames cycling 8 sizes) at 0.34 s a frame. An engine traces at
 most `TRACE_BUDGET` graphs in its life; once they are spent, a key without a graph is served
 eagerly (same maps, with the GIL taken between ops) and nothing more is traced or held.
+With a TracePool, graphs are borrowed from and handed back to it (evicted, or on close), so the
+next engine of the same network and frame re-uses them instead of tracing again.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from .trace_pool import TracePool, fingerprint
 
 LOG = logging.getLogger(__name__)
 GRAPH_CAPACITY = 4  # camera sizes × confidence on/off a node sees at once
@@ -58,8 +62,10 @@ class FrameGraphs:
     """
 
     def __init__(self, frame_maps: FrameMaps, model: nn.Module, network: Network, capacity: int = GRAPH_CAPACITY,
-                 trace_budget: int = TRACE_BUDGET) -> None:
+                 trace_budget: int = TRACE_BUDGET, traces: TracePool | None = None, context: tuple = ()) -> None:
+        """`context`: what `frame_maps` depends on besides the model (preprocessing constants, device), for the pool's key."""
         self._frame_maps, self._model, self._network, self._capacity = frame_maps, model, network, capacity
+        self._traces, self._context = traces, context
         self.traces_left = trace_budget
         self._graphs: OrderedDict[Key, Callable[[torch.Tensor], dict[str, torch.Tensor]] | None] = OrderedDict()
         self._lock = threading.Lock()  # one worker traces a new key; the other waits for it
@@ -79,21 +85,41 @@ class FrameGraphs:
                     LOG.warning("frame graphs: the last of this engine's traces; sizes without a graph are served eagerly from now on")
                 graph = self._graphs[key] = self._trace(image, key)
                 while len(self._graphs) > self._capacity:
-                    self._graphs.popitem(last=False)
+                    self._hand_back(*self._graphs.popitem(last=False))
             else:
                 graph = None  # budget spent: eager, nothing traced or kept
         return graph(image) if graph is not None else self._frame_maps(image, size, confidence, self._network)
 
+    def close(self) -> None:
+        """Hand every graph back to the pool; the engine serves nothing afterwards."""
+        with self._lock:
+            while self._graphs:
+                self._hand_back(*self._graphs.popitem(last=False))
+            self.traces_left = 0
+
+    def _pool_key(self, key: Key) -> tuple:
+        return fingerprint(self._model, "frame", key, *self._context)
+
+    def _hand_back(self, key: Key, graph: Callable | None) -> None:
+        if graph is not None and self._traces is not None:
+            self._traces.give_back(self._pool_key(key), graph)
+
     def _trace(self, image: torch.Tensor, key: Key) -> Callable[[torch.Tensor], dict[str, torch.Tensor]] | None:
         _, size, confidence = key
         frame = TracedFrame(self._frame_maps, self._model, size, confidence).eval()
-        try:
+
+        def trace() -> torch.jit.ScriptModule:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # sizes are constants per key
                 warnings.simplefilter("ignore", category=DeprecationWarning)
                 graph = torch.jit.trace(frame, image, strict=False, check_trace=False)
                 for _ in range(WARMUP_CALLS):
-                    traced = graph(image)
+                    graph(image)
+            return graph
+
+        try:
+            graph = self._traces.borrow(self._pool_key(key), frame, trace) if self._traces is not None else trace()
+            traced = graph(image)
         except Exception as exc:  # noqa: BLE001 - a frame the tracer cannot handle is served eagerly
             LOG.warning("frame graph for %s not traced (%s: %s); serving it eagerly", key, type(exc).__name__, exc)
             return None

@@ -72,7 +72,7 @@ class RunSpec:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--work", default="work/compare", help="cache for the rendered datasets and run directories")
-    parser.add_argument("--out", default="benchmarks/compare_results", help="markdown, JSON and PNG go here")
+    parser.add_argument("--out", default="benchmarks/results/compare", help="markdown, JSON and PNG go here")
     parser.add_argument("--config", default=None, help="override the preset's training YAML")
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the preset's seeds")
     parser.add_argument("--lrs", type=float, nargs="*", default=None, help="override the preset's learning-rate grid")

