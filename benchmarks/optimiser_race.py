@@ -8,6 +8,9 @@ training loss; the verdict is each factorised row's paired per-seed gap to `none
 training loss (log ratio, so a negative value means it optimised further), with 95 % intervals.
 
     python benchmarks/optimiser_race.py [--work work/race] [--out benchmarks/results/compare/optimiser] [--jobs 2]
+
+Finished runs are reused, so the report is rebuilt in seconds with the same --work and --jobs
+(--jobs sets each run's torch threads, which are part of its configuration).
 """
 from __future__ import annotations
 
@@ -88,7 +91,7 @@ def plot(summary: Mapping[str, Any], path: Path, steps_per_epoch: int) -> None:
     for ax, (arm, rows) in zip(axes, summary.items()):
         for row, entry in rows.items():
             curves = list(entry["curves"].values())
-            steps = [(point[0] + 1) * steps_per_epoch for point in curves[0]]
+            steps = [point[0] * steps_per_epoch for point in curves[0]]  # epochs count from 1
             mean = [statistics.fmean(curve[i][1] for curve in curves) for i in range(len(steps))]
             ax.plot(steps, mean, marker="o", markersize=3, label=f"{row} (lr {entry['lr']:g})")
         ax.set_yscale("log")
