@@ -126,7 +126,8 @@ class Engine:
         return torch.from_numpy(rgb).to(self.device, non_blocking=True)
 
     def _normalise(self, image: torch.Tensor) -> torch.Tensor:
-        image = image.permute(2, 0, 1).unsqueeze(0).float()
+        """uint8 H×W×3 (or B×H×W×3) → the network's normalised B×3×h×w input."""
+        image = (image.permute(2, 0, 1).unsqueeze(0) if image.dim() == 3 else image.permute(0, 3, 1, 2)).float()
         size = self.input_size
         if tuple(image.shape[-2:]) != size:
             shrinking = image.shape[-2] > size[0] or image.shape[-1] > size[1]
@@ -150,6 +151,28 @@ class Engine:
         if self._graphs is not None:
             return to_prediction(self._graphs(image, size, confidence))
         return to_prediction(self.frame_maps(image, size, confidence, self.backend))
+
+    @torch.inference_mode()
+    def predict_batch(self, frames: list[np.ndarray], *, output_sizes: list[tuple[int, int]] | None = None,
+                      confidence: bool = True) -> list[Prediction]:
+        """Frames of one size (several cameras') in one forward pass; each result is what `predict`
+        gives for that frame alone, up to float rounding. `output_sizes`: one per frame (default: its H×W).
+
+        A single frame goes through `predict` (its traced whole-frame graph); a batch runs the
+        backend's network on all frames at once, with pre- and post-processing eager.
+        """
+        frames = [validate_rgb(frame) for frame in frames]
+        sizes = [tuple(frame.shape[:2]) for frame in frames] if output_sizes is None else [tuple(size) for size in output_sizes]
+        if len(sizes) != len(frames):
+            raise ValueError(f"{len(frames)} frames but {len(sizes)} output sizes")
+        if len({frame.shape for frame in frames}) > 1:
+            raise InputError(f"a batch needs frames of one size, got {sorted({frame.shape[:2] for frame in frames})}")
+        if len(frames) <= 1:
+            return [self.predict(frame, output_size=size, confidence=confidence) for frame, size in zip(frames, sizes)]
+        raw = self.backend(self._normalise(torch.stack([self._to_device(frame) for frame in frames])))
+        raw = {task: out.float() for task, out in raw.items()}
+        return [to_prediction(self.output_maps({task: out[i : i + 1] for task, out in raw.items()}, size, confidence=confidence))
+                for i, size in enumerate(sizes)]
 
     def frame_maps(self, image: torch.Tensor, size: tuple[int, int], confidence: bool, network: Network) -> dict[str, torch.Tensor]:
         """uint8 H×W×3 on the device → every output map at `size`, on the device (tensor ops only)."""
