@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Generic, Hashable, Sequence, TypeVar
+
+from .latest_slot import FrameBuffer
 
 T = TypeVar("T")
 
@@ -31,22 +33,22 @@ class CameraCounts:
     dropped: int = 0
 
 
-@dataclass
-class CameraSlots(Generic[T]):
-    """One latest-frame slot per camera name; `take_batch` hands out the fairest batch."""
+class CameraSlots(FrameBuffer, Generic[T]):
+    """One latest-frame slot per camera name; `take_batch` hands out the fairest batch.
 
-    cameras: Sequence[str]
-    batch_key: Callable[[T], Hashable] = lambda item: None  # frames batch only when their keys are equal
-    clock: Callable[[], float] = time.monotonic
-    counts: dict[str, CameraCounts] = field(init=False)
+    `batch_key(frame)`: frames batch only when their keys are equal (e.g. their size).
+    `get` is `take_batch` with the buffer's own `window_s` and `max_batch`, for the pipeline.
+    """
 
-    def __post_init__(self) -> None:
-        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
-            raise ValueError(f"camera names must be distinct and at least one, got {list(self.cameras)}")
+    def __init__(self, cameras: Sequence[str], batch_key: Callable[[T], Hashable] = lambda item: None, *, window_s: float = 0.0,
+                 max_batch: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        if not cameras or len(set(cameras)) != len(cameras):
+            raise ValueError(f"camera names must be distinct and at least one, got {list(cameras)}")
+        super().__init__()
+        self.cameras = tuple(cameras)
+        self.batch_key, self.window_s, self.max_batch, self.clock = batch_key, window_s, max_batch, clock
         self.counts = {camera: CameraCounts() for camera in self.cameras}
         self._waiting: dict[str, _Waiting[T]] = {}
-        self._cond = threading.Condition()
-        self._closed = False
 
     def put(self, camera: str, item: T) -> bool:
         """Store `camera`'s newest frame; True when it replaced one nobody had taken (a drop)."""
@@ -61,6 +63,10 @@ class CameraSlots(Generic[T]):
             counts.dropped += replaced
             self._cond.notify_all()
             return replaced
+
+    def get(self, timeout: float | None = None) -> list[tuple[str, T]] | None:
+        """A batch as `take_batch` with this buffer's window and size; None on timeout or once closed."""
+        return self.take_batch(timeout, self.window_s, self.max_batch) or None
 
     def take_batch(self, timeout: float | None, window_s: float = 0.0, max_batch: int | None = None) -> list[tuple[str, T]]:
         """The oldest waiting frame, plus other cameras' frames of its key that are waiting or arrive
@@ -85,13 +91,5 @@ class CameraSlots(Generic[T]):
             batch = matching() or [min(self._waiting, key=lambda camera: self._waiting[camera].arrived)]
             return [(camera, self._waiting.pop(camera).item) for camera in batch]
 
-    def close(self) -> None:
-        """Wake every waiting taker (which then gets []); later puts are still accepted."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def reopen(self) -> None:
-        with self._cond:
-            self._closed = False
-            self._waiting.clear()
+    def _drop_waiting(self) -> None:
+        self._waiting.clear()

@@ -1,4 +1,4 @@
-"""The one-slot latest-frame buffer between a subscription and the inference threads."""
+"""Latest-frame buffers between subscriptions and the inference threads: the shared waiting logic and the one-camera slot."""
 from __future__ import annotations
 
 import threading
@@ -7,7 +7,40 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-class LatestSlot(Generic[T]):
+class FrameBuffer:
+    """What every latest-frame buffer shares: one condition, and closing that wakes every taker.
+
+    Subclasses keep their waiting frames under `_cond` and drop them in `_drop_waiting`.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def _drop_waiting(self) -> None:
+        raise NotImplementedError
+
+    def get(self, timeout: float | None = None) -> object | None:
+        """Take what is waiting (a frame, or a batch of them); None on timeout or once closed."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        with self._cond:
+            self._drop_waiting()
+
+    def close(self) -> None:
+        """Wake every waiting taker (which then gets nothing); later puts are still accepted."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+            self._drop_waiting()
+
+
+class LatestSlot(FrameBuffer, Generic[T]):
     """A one-slot buffer: `put` replaces the waiting item (counted as a drop), `get` blocks for one.
 
     Latency never grows with backlog: whatever arrives while the consumer is busy overwrites the
@@ -15,10 +48,9 @@ class LatestSlot(Generic[T]):
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        super().__init__()
         self._item: T | None = None
         self._full = False
-        self._closed = False
         self.put_count = 0
         self.dropped = 0
 
@@ -43,17 +75,5 @@ class LatestSlot(Generic[T]):
             item, self._item, self._full = self._item, None, False
             return item
 
-    def clear(self) -> None:
-        with self._cond:
-            self._item, self._full = None, False
-
-    def close(self) -> None:
-        """Wake every waiting `get` (which then returns None); later puts are still accepted."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def reopen(self) -> None:
-        with self._cond:
-            self._closed = False
-            self._item, self._full = None, False
+    def _drop_waiting(self) -> None:
+        self._item, self._full = None, False

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Callable, Generic, Sequence, TypeVar
 
-from .latest_slot import LatestSlot
+from .latest_slot import FrameBuffer, LatestSlot
 from .threads import InferenceThread, name_os_thread
 
 M = TypeVar("M")  # an input message
@@ -43,8 +43,10 @@ class ServingPipeline(Generic[M, R]):
         publish: Callable[[R], None],
         on_error: Callable[[Exception], bool],
         after_publish: Callable[[], None] = lambda: None,
+        slot: FrameBuffer | None = None,
     ) -> None:
-        self.slot: LatestSlot[M] = LatestSlot()
+        """`slot`: where frames wait (default a one-camera LatestSlot; CameraSlots hands `infer` a batch)."""
+        self.slot = slot if slot is not None else LatestSlot()
         self._workers = [inference] if isinstance(inference, InferenceThread) else list(inference)
         self._infer, self._publish, self._on_error, self._after_publish = infer, publish, on_error, after_publish
         self._stop = threading.Event()

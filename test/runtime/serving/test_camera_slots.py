@@ -74,3 +74,35 @@ def test_camera_names_must_be_distinct():
         CameraSlots(("front", "front"))
     with pytest.raises(ValueError, match="at least one"):
         CameraSlots(())
+
+
+def test_the_pipeline_serves_camera_batches_and_publishes_each_cameras_result():
+    from mtl_perception.runtime.serving import InferenceThread, ServingPipeline
+
+    camera_slots = CameraSlots(("front", "rear"), batch_key=lambda frame: frame.shape, window_s=0.2)
+    published, done = [], threading.Event()
+    batches = []
+
+    def infer(batch):
+        batches.append([camera for camera, _ in batch])
+        return [(camera, frame.sum()) for camera, frame in batch]
+
+    def publish(results):
+        published.extend(results)
+        if len(published) == 2:
+            done.set()
+
+    import numpy as np
+
+    worker = InferenceThread("test-batch")
+    pipeline = ServingPipeline(worker, infer, publish, on_error=lambda exc: False, slot=camera_slots)
+    pipeline.start()
+    try:
+        camera_slots.put("front", np.ones((2, 2)))
+        camera_slots.put("rear", np.full((2, 2), 3.0))
+        assert done.wait(5.0)
+    finally:
+        assert pipeline.stop() == []
+        worker.close(timeout=5.0)
+    assert batches == [["front", "rear"]]  # one forward pass for both cameras
+    assert sorted(published) == [("front", 4.0), ("rear", 12.0)]
