@@ -7,9 +7,10 @@ cleanup frees the model (and CUDA cache). `autostart` (default true) runs config
 Serving is a ServingPipeline (runtime/serving/): the subscription drops each frame into a one-slot
 buffer, the network runs on InferenceThreads (load and warm-up run there too, so each keeps one
 CPU thread pool; `inference_workers` of them take frames in turn), and a publisher thread sends
-the outputs in frame order. This module is the wiring:
-parameters, lifecycle, endpoints, and what one frame's inference and publication are.
-A configure that fails leaves the node up and unconfigured, saying how to retry.
+the outputs in frame order. This module is the wiring: lifecycle, endpoints, inference workers
+and diagnostics. What one frame's inference and publication are is frame_serving.py; how the
+node applies its parameters (start values, sets) is node_parameters.py; both are mixins of
+PerceptionNode. A configure that fails leaves the node up and unconfigured, saying how to retry.
 """
 from __future__ import annotations
 
@@ -18,15 +19,11 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import ParameterNotDeclaredException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -42,48 +39,23 @@ from ..runtime.serving import (
     ServingStats,
     keep_frame_buffers_in_heap,
     plan_inference,
-    return_freed_memory,
 )
 from .. import colors
-from ..interop.camera_info import validate_intrinsics
-from ..interop.image import ImageFormatError
-from ..interop.stamps import stamp_to_ns
 from . import diagnostics, params
-from .inputs import frame_limits, frame_to_rgb, input_endpoint
+from .frame_serving import FrameServing, Inferred
+from .inputs import input_endpoint
+from .node_parameters import NodeParameters
 from .outputs import OUTPUTS, message_type
 from .publishing import FramePublisher
 from .lifecycle_guard import guard_change_state
 from .middleware import use_node_profile
 from .qos import make_qos
 
-ERROR_LOG_PERIOD_S = 5.0
 INFERENCE_OS_NAME = "mtl_inference"  # every inference thread's name in top -H and /proc
-LARGE_FRAME_PIXELS = 1920 * 1080 * 2  # after a frame this large, freed memory goes back to the OS
-
-@dataclass(frozen=True)
-class Inferred:
-    """One frame's network outputs on their way from the inference thread to the publisher thread."""
-
-    header: Any
-    rgb: np.ndarray
-    prediction: Any
-
-
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
-class UndeclaredParameterError(ParameterNotDeclaredException):
-    """rclpy's exception for a name the node does not declare, with a message that names it.
-
-    rclpy's own reads "Invalid access to undeclared parameter(s): []" (its list is built from a
-    spent generator), and its parameter services answer `ros2 param set` with str() of it.
-    """
-
-    def __init__(self, message: str) -> None:
-        Exception.__init__(self, message)  # not ParameterException's "<text>: <names>" format
-
-
-class PerceptionNode(LifecycleNode):
+class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
     """Lifecycle node: image (+ camera_info) in; DESIGN §3 outputs and /diagnostics out."""
 
     def __init__(self, node_name: str = "perception_node", **kwargs: Any) -> None:
@@ -123,48 +95,7 @@ class PerceptionNode(LifecycleNode):
         else:
             self._fail(f"configure not attempted: {params.validate('autostart', self._values['autostart'])}")
 
-    # ------------------------------------------------------------------ state and parameters
-    def declare_parameter(self, name: str, value: Any = None, descriptor: Any = None, ignore_override: bool = False) -> Any:
-        """rclpy's own bool parameters (declared inside Node.__init__): a wrong-typed start value
-        falls back to rclpy's default with one error line instead of rclpy's exception ending the process."""
-        if name in params.RCLPY_BOOL_PARAMETERS and not ignore_override:
-            override = self._parameter_overrides.get(name)
-            if override is not None and type(override.value) is not bool:
-                self.get_logger().error(f"ignoring {name}={params.show(override.value)}: {name} must be a bool; using {value!r}")
-                ignore_override = True
-        return super().declare_parameter(name, value, descriptor, ignore_override)
-
-    def set_parameters_atomically(self, parameter_list: list[Any]) -> SetParametersResult:
-        """rclpy's (what `ros2 param set` and `param load` reach through the parameter services), but an
-        undeclared name raises UndeclaredParameterError naming it and its closest declared name."""
-        self._refuse_undeclared(parameter_list)
-        return super().set_parameters_atomically(parameter_list)
-
-    def set_parameters(self, parameter_list: list[Any]) -> list[SetParametersResult]:
-        """rclpy's (one at a time; those before an undeclared name stay set), with the same message."""
-        results = []
-        for parameter in parameter_list:
-            self._refuse_undeclared([parameter])
-            results += super().set_parameters([parameter])
-        return results
-
-    def _refuse_undeclared(self, parameter_list: list[Any]) -> None:
-        names = [getattr(p, "name", None) for p in parameter_list]
-        if not all(isinstance(name, str) for name in names) or all(self.has_parameter(name) for name in names):
-            return  # declared (or not a Parameter, which rclpy refuses itself)
-        reason = params.undeclared_reason(names, list(self.list_parameters([], 0).names), self.get_fully_qualified_name())
-        self.get_logger().warn(f"rejected parameter set: {reason}")
-        raise UndeclaredParameterError(reason)
-
-    def _diagnostics_period(self) -> float:
-        """diagnostics_period once it is valid; a wrong start value runs the timer at the default (configure then fails naming it)."""
-        period = params.usable("diagnostics_period", self._values["diagnostics_period"])
-        if period != params.coerce("diagnostics_period", self._values["diagnostics_period"]):
-            self.get_logger().error(
-                f"{params.validate('diagnostics_period', self._values['diagnostics_period'])}; /diagnostics every {period} s until it is fixed"
-            )
-        return float(period)
-
+    # ------------------------------------------------------------------ state and workers
     @property
     def state(self) -> str:
         return str(self._state_machine.current_state[1])
@@ -187,21 +118,6 @@ class PerceptionNode(LifecycleNode):
     def camera_info(self) -> CameraInfo | None:
         """The latest valid camera_info (None until one arrives, and after deactivation)."""
         return self._camera_info
-
-    def _on_set_parameters(self, changes: list[Any]) -> SetParametersResult:
-        state = self.state
-        for change in changes:
-            reason = params.validate(change.name, change.value, state, self._values)
-            if reason:
-                self.get_logger().warn(f"rejected parameter {change.name}={params.show(change.value)}: {reason}")
-                return SetParametersResult(successful=False, reason=reason)
-        for change in changes:
-            if change.name in params.SPECS:
-                self._values[change.name] = params.coerce(change.name, change.value)
-                if change.name == "diagnostics_period":
-                    self.destroy_timer(self._diag_timer)
-                    self._diag_timer = self.create_timer(float(change.value), self.publish_diagnostics)
-        return SetParametersResult(successful=True)
 
     def _fail(self, reason: str) -> TransitionCallbackReturn:
         """One error line: what failed, and that the node is still up waiting to be configured."""
@@ -343,69 +259,7 @@ class PerceptionNode(LifecycleNode):
 
             torch.cuda.empty_cache()
 
-    # ------------------------------------------------------------------ callbacks
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        self.frames_received += 1
-        self.stats.input_rate.tick()
-        self._pipeline.offer(msg)
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        reason = validate_intrinsics(msg.width, msg.height, list(msg.k), list(msg.p))
-        if reason:
-            self.stats.camera_info_bad += 1
-            self._camera_info = None
-            self._report(f"ignoring camera_info: {reason}")
-            return
-        self._camera_info = msg
-
-    def _report(self, message: str) -> None:
-        self.stats.last_error = message
-        self.get_logger().error(message, throttle_duration_sec=ERROR_LOG_PERIOD_S)
-
-    def _frame_failed(self, exc: Exception) -> bool:
-        """A pipeline step raised: count and log it; True (end serving) once ROS is shutting down."""
-        if not self.context.ok():
-            return True  # publishing can only fail now
-        self.stats.frames_bad += 1
-        self._report(f"frame skipped: {type(exc).__name__}: {exc}")
-        return False
-
-    def _after_publish(self) -> None:
-        if self._large_frame_done:
-            self._large_frame_done = False
-            gc.collect()
-            return_freed_memory()
-
-    # ------------------------------------------------------------------ the work
-    def infer(self, msg: Image | CompressedImage) -> Inferred | None:
-        """Decode and run the network on one frame; None (counted, logged) for a malformed image."""
-        engine = self.engine
-        if engine is None:
-            return None
-        try:
-            rgb = frame_to_rgb(msg, frame_limits(self._values))
-        except ImageFormatError as exc:
-            self.stats.frames_bad += 1
-            self._report(f"frame skipped: {exc}")
-            return None
-        self._large_frame_done = rgb.shape[0] * rgb.shape[1] > LARGE_FRAME_PIXELS
-        size = None if self._values["output_resolution"] == "input" else engine.input_size
-        start = time.perf_counter()
-        wants_confidence = self._frames.listened("confidence") or self._frames.listened("points")
-        pred = engine.predict(rgb, output_size=size, confidence=wants_confidence)
-        self.stats.inference_ms.add((time.perf_counter() - start) * 1e3)
-        return Inferred(msg.header, rgb, pred)
-
-    def publish_outputs(self, inferred: Inferred) -> None:
-        """Every enabled, subscribed output for one frame, each with the input's header."""
-        header = inferred.header
-        self._frames.publish(header, inferred.rgb, inferred.prediction, self._camera_info)
-        self.stats.frames_processed += 1
-        self.stats.output_rate.tick()
-        stamp_ns = stamp_to_ns(header)
-        if stamp_ns > 0:  # zero = unstamped; negative stamps are served but have no meaningful age
-            self.stats.latency_ms.add((self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
-
+    # ------------------------------------------------------------------ diagnostics and teardown
     def publish_diagnostics(self) -> None:
         engine = self.engine
         device = str(engine.device) if engine is not None else self._values["device"]

@@ -12,11 +12,13 @@ the whole-frame graph (runtime/frame_graphs.py; ~0.3 s on an idle CPU, ~1 s on a
 and frames arriving meanwhile are dropped by its one-slot buffer. Without them a 30-frame bag
 lost 4 of its first 6 frames (12-15 on a busy machine) and reported the trace as p95 latency.
 The warm-up is reported apart; `--warmup-frames 0` measures a cold start.
+
+This module is the orchestration (node process, rclpy session, warm-up, playback, CLI); the plan,
+the scoring and the report are replay_scoring.py.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import threading
@@ -29,16 +31,15 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..bag import messages as m
-from ..bag.evaluate import print_report, resolve_camera_info_topic, resolve_gt_topics
+from ..bag.evaluate import print_report
 from ..bag.io import BagError, BagReader, Record, typestore
-from ..bag.scoring import TASKS, StampMatcher, make_meters
-from ..interop.encodings import GT_ENCODINGS, OUTPUT_ENCODINGS, ground_truth_to_meter, output_to_meter
-from ..interop.topics import DEFAULT_IMAGE_TOPIC, TASK_TOPICS, absolute_namespace
-from ..metrics import percentile
+from ..bag.scoring import TASKS
+from ..interop.topics import DEFAULT_IMAGE_TOPIC
 from .bag_play import DEFAULT_DOMAIN_ID, BagPlayer
 from .env import loopback_env
 from .node_process import ManagedProcess, ProcessError, parse_params, start_node
 from .recorder import NodeDiagnostics, OutputRecorder
+from .replay_scoring import ReplayPlan, ReplayScorer, build_report, delivered_frames, format_report, plan_replay
 
 DEFAULT_NAMESPACE = "/mtl_replay"
 MATCH_SETTLE_S = 0.5  # after discovery, for reliable endpoints to finish matching
@@ -49,75 +50,6 @@ WARMUP_RESEND_S = 10.0  # a warm-up frame without outputs this long is sent agai
 
 class ReplayError(RuntimeError):
     """The node could not be started or reached."""
-
-
-@dataclass(frozen=True)
-class ReplayPlan:
-    """What a replay plays, listens to and scores, resolved against the bag and the model."""
-
-    bag: Path
-    model: Path
-    meta: Any
-    image_topic: str
-    image_type: str
-    camera_info_topic: str | None
-    frames_in_bag: int
-    gt_topics: dict[str, str]  # scored task -> ground-truth topic
-    tasks: tuple[str, ...]
-    namespace: str  # absolute, '' for the root
-    out_topics: dict[str, str]  # task -> absolute output topic
-
-    @property
-    def scored(self) -> tuple[str, ...]:
-        return tuple(self.gt_topics)
-
-
-def plan_replay(bag_path: str | Path, model: str | Path | None, image_topic: str, camera_info_topic: str | None,
-                gt_topics: dict[str, str | None] | None, namespace: str) -> ReplayPlan:
-    from ..runtime import default_model_path, read_meta
-
-    model_path = Path(model) if model else default_model_path()
-    meta = read_meta(model_path)
-    with BagReader(bag_path) as bag:
-        image_type = bag.require(image_topic, m.CAMERA_IMAGE_TYPES)
-        frames_in_bag = bag.message_count(image_topic)
-    camera_info = resolve_camera_info_topic(bag_path, image_topic, camera_info_topic)
-    gt = resolve_gt_topics(bag_path, gt_topics or {task: None for task in TASKS})
-    tasks = tuple(t for t in TASKS if t in meta.tasks)
-    ns = absolute_namespace(namespace)
-    return ReplayPlan(Path(bag_path), model_path, meta, image_topic, image_type, camera_info, frames_in_bag,
-                      {t: gt[t] for t in tasks if t in gt}, tasks, ns, {t: f"{ns}/{TASK_TOPICS[t]}" for t in tasks})
-
-
-class ReplayScorer:
-    """Pairs the node's outputs with the bag's ground truth by stamp; runs on the recorder's worker."""
-
-    def __init__(self, plan: ReplayPlan) -> None:
-        num_classes = len(plan.meta.class_names)
-        self.matcher = StampMatcher(make_meters(plan.scored, num_classes), num_classes, window=128, drop_older_on_match=True)
-        self.task_of_topic = {topic: task for task, topic in plan.out_topics.items()}
-        self.task_of_gt = {topic: task for task, topic in plan.gt_topics.items()}
-        self.published: dict[int, int] = {}  # stamp -> wall-clock ns at publish
-        self.lock = threading.Lock()
-
-    def on_published(self, stamp: int) -> None:
-        with self.lock:
-            self.published[stamp] = time.time_ns()
-
-    def on_output(self, topic: str, stamp: int, raw: bytes, _arrived: int) -> None:
-        task = self.task_of_topic[topic]
-        with self.lock:
-            if stamp not in self.published or task not in self.matcher.meters:
-                return
-        msg = typestore().deserialize_cdr(raw, m.IMAGE)
-        array = m.decode_array(msg, (OUTPUT_ENCODINGS[task],))
-        self.matcher.add_prediction(task, stamp, output_to_meter(task, array))
-
-    def on_ground_truth(self, record: Record) -> None:
-        task = self.task_of_gt[record.topic]
-        msg = record.msg
-        array = m.decode_array(msg, GT_ENCODINGS[task])
-        self.matcher.add_ground_truth(task, m.stamp_to_ns(msg.header), ground_truth_to_meter(task, array))
 
 
 @dataclass
@@ -252,35 +184,10 @@ def _play_and_drain(session: _Session, plan: ReplayPlan, scorer: ReplayScorer, d
         _, arrivals = recorder.snapshot()
         latest = max((t for box in arrivals.values() for t in box.values()), default=0)
         last_seen = max(last_seen, latest)
-        if _delivered(arrivals, scorer.published) >= len(scorer.published) or (time.time_ns() - last_seen) / 1e9 >= drain:
+        if delivered_frames(arrivals, scorer.published) >= len(scorer.published) or (time.time_ns() - last_seen) / 1e9 >= drain:
             break
         time.sleep(0.05)
     return play_s
-
-
-def _delivered(arrivals: dict[str, dict[int, int]], published: dict[int, int]) -> int:
-    return sum(1 for stamp in published if all(stamp in box for box in arrivals.values()))
-
-
-def _latency_report(plan: ReplayPlan, arrivals: dict[str, dict[int, int]], published: dict[int, int]) -> dict[str, Any]:
-    """End-to-end latency (publish -> the slowest output of a frame) over frames with every output."""
-    latencies = [(max(box[s] for box in arrivals.values()) - t) / 1e6 for s, t in published.items()
-                 if all(s in box for box in arrivals.values())]
-    per_topic = {topic: [(box[s] - t) / 1e6 for s, t in published.items() if s in box] for topic, box in arrivals.items()}
-    return {
-        "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
-        "mean": float(np.mean(latencies)) if latencies else float("nan"),
-        "max": float(np.max(latencies)) if latencies else float("nan"),
-        "per_topic_p50": {topic: percentile(values, 50) for topic, values in per_topic.items()},
-    }
-
-
-def _dropped_reported(diagnostics: dict[str, str]) -> int | None:
-    value = diagnostics.get("frames_dropped", diagnostics.get("dropped"))
-    try:
-        return None if value is None else int(float(value))
-    except ValueError:
-        return None
 
 
 def replay_eval(
@@ -325,65 +232,7 @@ def replay_eval(
         if process is not None:
             process.stop()
     metrics = scorer.matcher.finish()
-    return _report(plan, scorer, arrivals, rate, launch, log_path, diagnostics, (startup_s, warmup, play_s), metrics)
-
-
-def _report(plan: ReplayPlan, scorer: ReplayScorer, arrivals: dict[str, dict[int, int]], rate: float, launch: bool,
-            log_path: Path, diagnostics: dict[str, str], timing: tuple[float, list[float], float], metrics: dict[str, Any]) -> dict[str, Any]:
-    """`timing`: (seconds to ready, warm-up frames' latencies in ms, playback seconds)."""
-    startup_s, warmup, play_s = timing
-    published = len(scorer.published)
-    delivered = _delivered(arrivals, scorer.published)
-    topic_task = {topic: task for task, topic in plan.out_topics.items()}
-    return {
-        "bag": str(plan.bag),
-        "model": plan.meta.name,
-        "image_topic": plan.image_topic,
-        "image_type": plan.image_type,
-        "republished_as": m.IMAGE if plan.image_type == m.COMPRESSED_IMAGE else plan.image_type,
-        "rate": rate,
-        "domain_id": int(os.environ["ROS_DOMAIN_ID"]),
-        "node": {"launched": launch, "namespace": plan.namespace or "/", "log": str(log_path) if launch else None,
-                 "dropped_reported": _dropped_reported(diagnostics), "startup_s": startup_s},
-        "warmup": {"frames": len(warmup), "latency_ms": warmup},  # before the timed playback; not scored
-        "frames_in_bag": plan.frames_in_bag,
-        "frames_published": published,
-        "frames_delivered": delivered,
-        "delivered_fraction": delivered / published if published else 0.0,
-        "dropped": published - delivered,
-        "outputs_received": {topic_task[t]: sum(1 for s in box if s in scorer.published) for t, box in arrivals.items()},
-        "latency_ms": _latency_report(plan, arrivals, scorer.published),
-        "playback_s": play_s,
-        "input_fps": published / play_s if play_s > 0 else float("nan"),
-        "output_fps": delivered / play_s if play_s > 0 else float("nan"),
-        "ground_truth_topics": dict(plan.gt_topics),
-        "matched": dict(scorer.matcher.matched),
-        "metrics": metrics,
-    }
-
-
-def format_report(report: dict[str, Any]) -> str:
-    lat = report["latency_ms"]
-    lines = [
-        f"replay of {report['bag']} at rate {report['rate']} through {report['node']['namespace']} (model {report['model']})",
-        f"  frames published {report['frames_published']}, delivered {report['frames_delivered']} "
-        f"({100 * report['delivered_fraction']:.1f}%), dropped {report['dropped']}"
-        + (f" (node reports {report['node']['dropped_reported']})" if report["node"]["dropped_reported"] is not None else ""),
-        f"  end-to-end latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  max {lat['max']:.1f}",
-        f"  input {report['input_fps']:.1f} fps, output {report['output_fps']:.1f} fps",
-        _warmup_line(report["warmup"]),
-    ]
-    for task, values in report["metrics"].items():
-        lines.append(f"  {task}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float)) + f"  ({report['matched'][task]} frames)")
-    return "\n".join(lines)
-
-
-def _warmup_line(warmup: dict[str, Any]) -> str:
-    if not warmup["frames"]:
-        return "  no warm-up (--warmup-frames 0): the first frames carry the node's start-up (its frame-graph trace)"
-    answered = ", ".join(f"{value:.0f}" for value in warmup["latency_ms"])
-    return (f"  before timing: {warmup['frames']} warm-up frame(s) of the bag's size, answered in {answered} ms "
-            "(the first traces the node's frame graph for this camera size)")
+    return build_report(plan, scorer, arrivals, rate, launch, log_path, diagnostics, (startup_s, warmup, play_s), metrics)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
