@@ -9,8 +9,9 @@ buffer, the network runs on InferenceThreads (load and warm-up run there too, so
 CPU thread pool; `inference_workers` of them take frames in turn), and a publisher thread sends
 the outputs in frame order. This module is the wiring: lifecycle, endpoints, inference workers
 and diagnostics. What one frame's inference and publication are is frame_serving.py; how the
-node applies its parameters (start values, sets) is node_parameters.py; both are mixins of
-PerceptionNode. A configure that fails leaves the node up and unconfigured, saying how to retry.
+node applies its parameters (start values, sets) is node_parameters.py; several cameras in one node
+(`cameras`) are camera_serving.py; all three are mixins of PerceptionNode. A configure that fails
+leaves the node up and unconfigured, saying how to retry.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from ..runtime.serving import (
 )
 from .. import colors
 from . import diagnostics, params
+from .camera_serving import CameraChannel, CameraServing, camera_slots
 from .frame_serving import FrameServing, Inferred
 from .inputs import input_endpoint
 from .node_parameters import NodeParameters
@@ -55,7 +57,7 @@ INFERENCE_OS_NAME = "mtl_inference"  # every inference thread's name in top -H a
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
-class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
+class PerceptionNode(NodeParameters, FrameServing, CameraServing, LifecycleNode):
     """Lifecycle node: image (+ camera_info) in; DESIGN §3 outputs and /diagnostics out."""
 
     def __init__(self, node_name: str = "perception_node", **kwargs: Any) -> None:
@@ -80,9 +82,11 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
         self._inference = InferenceThread("perception_inference", os_name=INFERENCE_OS_NAME)  # loads, warms up, infers
         self._extra_workers: list[InferenceThread] = []  # more frames at once (inference_workers), from configure
         self._torch_threads: int | None = None
-        self._pipeline: ServingPipeline[Image | CompressedImage, Inferred] = ServingPipeline(
+        self._single_pipeline: ServingPipeline[Image | CompressedImage, Inferred] = ServingPipeline(
             self._inference, self.infer, self.publish_outputs, self._frame_failed, self._after_publish
         )
+        self._pipeline: ServingPipeline[Any, Any] = self._single_pipeline  # or, while configured with cameras, theirs
+        self.channels: dict[str, CameraChannel] = {}  # with `cameras`: one per camera, from configure to cleanup
         self._large_frame_done = False  # set by infer, read by the publisher thread
         self._camera_info: CameraInfo | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -111,8 +115,8 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
 
     @property
     def slot(self) -> LatestSlot[Image | CompressedImage]:
-        """The one-slot input buffer (its `dropped` counts frames replaced before inference)."""
-        return self._pipeline.slot
+        """The single camera's one-slot input buffer (its `dropped` counts frames replaced before inference)."""
+        return self._single_pipeline.slot
 
     @property
     def camera_info(self) -> CameraInfo | None:
@@ -145,6 +149,14 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
         self._extra_workers = []
         self._pipeline.use_workers([self._inference])
 
+    def _pipeline_for(self, cameras: list[str]) -> ServingPipeline[Any, Any]:
+        """The single-camera pipeline, or for `cameras` a fresh set of channels and a pipeline over their slots."""
+        self.channels = {name: CameraChannel(name, FramePublisher({}, None, self._values)) for name in cameras}
+        if not cameras:
+            return self._single_pipeline
+        slots = camera_slots(list(cameras), self._values["batch_window_ms"])
+        return ServingPipeline(self._inference, self.infer_cameras, self.publish_cameras, self._frame_failed, self._after_publish, slot=slots)
+
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         started = time.monotonic()
@@ -156,6 +168,7 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
         except ValueError as exc:
             return self._fail(f"configure failed: {exc}")
         plan = plan_inference(self._values["inference_workers"], device.type, os.cpu_count() or 1)
+        self._pipeline = self._pipeline_for(self._values["cameras"])
         self._start_workers(plan)
         path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
         backend = params.backend_for(self._values["backend"], device.type)
@@ -174,14 +187,22 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
         missing = sorted(wanted - set(engine.tasks))
         if missing:
             self.get_logger().warn(f"model {engine.name!r} has no {', '.join(missing)} head; those outputs are off")
-        for key, (topic, task) in OUTPUTS.items():
-            if task in wanted and task in engine.tasks:
-                self._pubs[key] = self.create_lifecycle_publisher(message_type(key), topic, qos)
+        enabled = [key for key, (_, task) in OUTPUTS.items() if task in wanted and task in engine.tasks]
+        if self.channels:
+            for channel in self.channels.values():
+                channel.frames.palette_lut = self._frames.palette_lut
+                for key in enabled:
+                    channel.frames.pubs[key] = self.create_lifecycle_publisher(message_type(key), channel.topic(OUTPUTS[key][0]), qos)
+        else:
+            for key in enabled:
+                self._pubs[key] = self.create_lifecycle_publisher(message_type(key), OUTPUTS[key][0], qos)
         self.last_transition_error = ""
         self.get_logger().info(
             f"configured in {time.monotonic() - started:.2f} s: model {engine.name!r} from {path} on {engine.device}, backend {engine.backend_name}"
             f"{' fp16' if engine.half else ''}, network input {engine.input_size[1]}x{engine.input_size[0]}, "
-            f"outputs {', '.join(OUTPUTS[k][0] for k in self._pubs)}; {plan.workers} inference worker(s)"
+            f"outputs {', '.join(OUTPUTS[k][0] for k in enabled)}"
+            + (f" for each of cameras {', '.join(self.channels)}" if self.channels else "")
+            + f"; {plan.workers} inference worker(s)"
             + (f", {plan.threads_per_worker} torch thread(s) each" if plan.threads_per_worker else "")
         )
         return TransitionCallbackReturn.SUCCESS
@@ -206,13 +227,20 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
         qos = make_qos(self._values["input_qos"], self._values["input_qos_depth"])
         self._pipeline.start()
         kind, topic = input_endpoint(self._values["input_transport"])
-        self._subs = [
-            self.create_subscription(kind, topic, self._on_image, qos),
-            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
-        ]
-        self.get_logger().info(
-            f"active: listening on {self.resolve_topic_name(topic)} ({kind.__name__}, {self._values['input_qos']})"
-        )
+        if self.channels:
+            for channel in self.channels.values():
+                self._subs += [
+                    self.create_subscription(kind, channel.topic(topic), self._camera_image_callback(channel, self._pipeline.slot), qos),
+                    self.create_subscription(CameraInfo, channel.topic("camera_info"), self._camera_info_callback(channel), qos),
+                ]
+            topics = [self.resolve_topic_name(channel.topic(topic)) for channel in self.channels.values()]
+        else:
+            self._subs = [
+                self.create_subscription(kind, topic, self._on_image, qos),
+                self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
+            ]
+            topics = [self.resolve_topic_name(topic)]
+        self.get_logger().info(f"active: listening on {', '.join(topics)} ({kind.__name__}, {self._values['input_qos']})")
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -242,12 +270,17 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
         for problem in self._pipeline.stop():
             self.get_logger().error(problem)
         self._camera_info = None
+        for channel in self.channels.values():
+            channel.camera_info = None
 
     def _release(self) -> None:
         self._stop_workers()
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
-        self._pubs.clear()
+        for pubs in (self._pubs, *(channel.frames.pubs for channel in self.channels.values())):
+            for pub in pubs.values():
+                self.destroy_lifecycle_publisher(pub)
+            pubs.clear()
+        self.channels.clear()
+        self._pipeline = self._single_pipeline
         engine, self.engine = self.engine, None
         on_cuda = engine is not None and engine.device.type == "cuda"
         if engine is not None:
@@ -270,16 +303,17 @@ class PerceptionNode(NodeParameters, FrameServing, LifecycleNode):
                  "fastdds_profile": os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE", "(unset)")}
         if self.last_transition_error:
             extra["last_transition_error"] = self.last_transition_error
-        array = diagnostics.build(
-            self.stats,
-            stamp=self.get_clock().now().to_msg(),
-            name=f"{self.get_fully_qualified_name()}: mtl_perception",
-            hardware_id=device,
-            state=self.state,
-            dropped=self.slot.dropped,
-            frames_received=self.frames_received,
-            extra=extra,
-        )
+        stamp, name = self.get_clock().now().to_msg(), f"{self.get_fully_qualified_name()}: mtl_perception"
+        if not self.channels:
+            array = diagnostics.build(self.stats, stamp=stamp, name=name, hardware_id=device, state=self.state,
+                                      dropped=self.slot.dropped, frames_received=self.frames_received, extra=extra)
+        else:  # one status per camera, each with its own rates, latency and counters
+            counts = self._pipeline.slot.counts
+            arrays = [diagnostics.build(channel.stats, stamp=stamp, name=f"{name} {camera}", hardware_id=device, state=self.state,
+                                        dropped=counts[camera].dropped, frames_received=channel.frames_received, extra={**extra, "camera": camera})
+                      for camera, channel in self.channels.items()]
+            array = arrays[0]
+            array.status = [status for each in arrays for status in each.status]
         self._diag_pub.publish(array)
 
     def shutdown_serving(self) -> None:

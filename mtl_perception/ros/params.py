@@ -32,6 +32,8 @@ INPUT_TRANSPORTS = ("raw", "compressed")  # inputs.ENDPOINTS maps each to its to
 DEPTH_ENCODINGS = ("32FC1", "16UC1")
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")  # one ROS name token: a topic namespace
+MAX_CAMERAS = 16
 OUTPUT_RESOLUTIONS = ("input", "network")
 # A 4096×4096 camera is the largest a robot plausibly streams; 4 bytes a pixel (rgba8) plus slack.
 DEFAULT_MAX_FRAME_PIXELS = 4096 * 4096
@@ -65,6 +67,20 @@ SPECS: dict[str, Spec] = {
         "Frames in the network at once, each on its own thread: 0 = auto (2 on a CPU with 2+ cores, the cores split between them; 1 on CUDA).",
         structural=True,
         int_range=(0, 8),
+    ),
+    "cameras": Spec(
+        [],
+        "Camera names served by this one node: each camera's inputs and outputs live under its name (front/image, "
+        "front/segmentation/labels, ...), frames of one size from several cameras run as one forward pass. "
+        "Empty (leave it out of a params file): one camera, on image and camera_info.",
+        structural=True,
+    ),
+    "batch_window_ms": Spec(
+        5.0,
+        "With several cameras: how long the first waiting frame waits for other cameras' frames of its size to join its "
+        "forward pass; 0 = no waiting (frames already waiting still join).",
+        structural=True,
+        float_range=(0.0, 1000.0),
     ),
     "warmup_iterations": Spec(2, "Forward passes run at configure to warm the device up.", structural=True, int_range=(0, 50)),
     "publish_segmentation": Spec(True, "Publish segmentation/labels, segmentation/color, segmentation/overlay and segmentation/confidence.", structural=True),
@@ -187,10 +203,13 @@ def descriptor(name: str, spec: Spec) -> ParameterDescriptor:
 
 
 def coerce(name: str, value: Any) -> Any:
-    """An integer given for a float parameter, as that float; anything else unchanged."""
+    """An integer given for a float parameter, as that float; an empty list (`[]` in a params file,
+    which rcl reads as not set) for a list parameter, as []; anything else unchanged."""
     spec = SPECS.get(name)
     if spec is not None and isinstance(spec.default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if spec is not None and isinstance(spec.default, list) and value is None:
+        return []
     return value
 
 
@@ -236,11 +255,25 @@ def validate(name: str, value: Any, state: str = "unconfigured", current: dict[s
         return f"{name} can only change while unconfigured (node is {state}); deactivate and cleanup first"
     if name == "model_path" and (len(value) > MAX_PATH_CHARS or any(c in value for c in "\0\n\r")):
         return f"model_path must be a directory path of at most {MAX_PATH_CHARS} characters without NUL or line breaks, got {show(value)}"
+    if name == "cameras":
+        return cameras_error(value)
     if name == "device" and not DEVICE_PATTERN.match(value):
         return f"device must be auto, cpu, cuda or cuda:N, got {show(value)}"
     if name in ("input_qos", "output_qos"):
         # against a valid depth only: a wrong depth is refused under its own name, and must not make this check raise
         return qos_error(value, usable(f"{name}_depth", (current or {}).get(f"{name}_depth", 1)))
+    return None
+
+
+def cameras_error(names: list[Any]) -> str | None:
+    """Why a `cameras` list is refused: each name must be a ROS name token, distinct, at most MAX_CAMERAS of them."""
+    if len(names) > MAX_CAMERAS:
+        return f"cameras lists {len(names)} names; at most {MAX_CAMERAS}"
+    for camera in names:
+        if not isinstance(camera, str) or not CAMERA_NAME.match(camera):
+            return f"cameras: {show(camera)} is not a camera name (a letter, then letters, digits or _)"
+    if len(set(names)) != len(names):
+        return f"cameras names a camera twice: {show(names)}"
     return None
 
 
