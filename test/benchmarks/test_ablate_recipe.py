@@ -1,20 +1,12 @@
 """The recipe ablation's paired comparison on hand-worked numbers (benchmarks/ablate_recipe.py)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ablate_recipe.py"
 
 
 @pytest.fixture(scope="module")
-def ablate():
-    spec = importlib.util.spec_from_file_location("ablate_recipe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def ablate(load_script):
+    return load_script("ablate_recipe")
 
 
 def result(arm: str, seed: int, miou: float) -> dict:

@@ -1,20 +1,12 @@
 """The budget experiment's paired gap on hand-worked numbers (benchmarks/budget_trend.py)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "budget_trend.py"
 
 
 @pytest.fixture(scope="module")
-def trend():
-    spec = importlib.util.spec_from_file_location("budget_trend", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def trend(load_script):
+    return load_script("budget_trend")
 
 
 def run(row: str, lr: float, seed: int, abs_err: float) -> dict:

@@ -1,21 +1,14 @@
 """The optimiser race's decision rule on hand-worked numbers (benchmarks/optimiser_race.py)."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "optimiser_race.py"
-
 
 @pytest.fixture(scope="module")
-def race():
-    spec = importlib.util.spec_from_file_location("optimiser_race", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def race(load_script):
+    return load_script("optimiser_race")
 
 
 def run(row: str, lr: float, seed: int, final: float) -> dict:
