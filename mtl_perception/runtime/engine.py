@@ -158,8 +158,8 @@ class Engine:
         """Frames of one size (several cameras') in one forward pass; each result is what `predict`
         gives for that frame alone, up to float rounding. `output_sizes`: one per frame (default: its H×W).
 
-        A single frame goes through `predict` (its traced whole-frame graph); a batch runs the
-        backend's network on all frames at once, with pre- and post-processing eager.
+        With one output size for all (the node's case) the whole batch runs as one traced frame
+        graph where the backend is torchscript; mixed output sizes resize eagerly per frame.
         """
         frames = [validate_rgb(frame) for frame in frames]
         sizes = [tuple(frame.shape[:2]) for frame in frames] if output_sizes is None else [tuple(size) for size in output_sizes]
@@ -169,15 +169,20 @@ class Engine:
             raise InputError(f"a batch needs frames of one size, got {sorted({frame.shape[:2] for frame in frames})}")
         if len(frames) <= 1:
             return [self.predict(frame, output_size=size, confidence=confidence) for frame, size in zip(frames, sizes)]
-        raw = self.backend(self._normalise(torch.stack([self._to_device(frame) for frame in frames])))
-        raw = {task: out.float() for task, out in raw.items()}
+        images = torch.stack([self._to_device(frame) for frame in frames])
+        if len(set(sizes)) == 1:
+            size = sizes[0]
+            maps = self._graphs(images, size, confidence) if self._graphs is not None else self.frame_maps(images, size, confidence, self.backend)
+            return [to_prediction({name: value[i] for name, value in maps.items()}) for i in range(len(frames))]
+        raw = {task: out.float() for task, out in self.backend(self._normalise(images)).items()}
         return [to_prediction(self.output_maps({task: out[i : i + 1] for task, out in raw.items()}, size, confidence=confidence))
                 for i, size in enumerate(sizes)]
 
     def frame_maps(self, image: torch.Tensor, size: tuple[int, int], confidence: bool, network: Network) -> dict[str, torch.Tensor]:
-        """uint8 H×W×3 on the device → every output map at `size`, on the device (tensor ops only)."""
-        raw = network(self._normalise(image))
-        return self.output_maps({task: out.float() for task, out in raw.items()}, size, confidence=confidence)
+        """uint8 H×W×3 (or B×H×W×3) on the device → every output map at `size` (B×... for a batch), on the device (tensor ops only)."""
+        raw = {task: out.float() for task, out in network(self._normalise(image)).items()}
+        maps = self.batch_maps(raw, size, confidence=confidence)
+        return maps if image.dim() == 4 else {name: value[0] for name, value in maps.items()}
 
     def _run(self, rgb: np.ndarray) -> dict[str, torch.Tensor]:
         return {task: out.float() for task, out in self.backend(self.preprocess(rgb)).items()}
@@ -187,7 +192,11 @@ class Engine:
         return to_prediction(self.output_maps(outputs, size, confidence=confidence))
 
     def output_maps(self, outputs: dict[str, torch.Tensor], size: tuple[int, int], *, confidence: bool = True) -> dict[str, torch.Tensor]:
-        """Network outputs → H×W label/confidence/depth and H×W×3 normal maps at `size`, on the device."""
+        """Network outputs of one frame → H×W label/confidence/depth and H×W×3 normal maps at `size`, on the device."""
+        return {name: value[0] for name, value in self.batch_maps(outputs, size, confidence=confidence).items()}
+
+    def batch_maps(self, outputs: dict[str, torch.Tensor], size: tuple[int, int], *, confidence: bool = True) -> dict[str, torch.Tensor]:
+        """Network outputs of B frames → B×H×W label/confidence/depth and B×H×W×3 normal maps at `size`, on the device."""
         resize = tuple(next(iter(outputs.values())).shape[-2:]) != size
         fields: dict[str, torch.Tensor] = {}
         if "segmentation" in outputs:
@@ -200,13 +209,13 @@ class Engine:
                 stacked = F.interpolate(stacked, size=size, mode="bilinear", align_corners=False)
             channel = 0
             if "depth" in outputs:
-                fields["depth"] = stacked[0, 0].contiguous()
+                fields["depth"] = stacked[:, 0].contiguous()
                 channel = 1
             if "normals" in outputs:
                 normals = stacked[:, channel : channel + 3]
                 if resize:
                     normals = unit_vectors(normals)
-                fields["normals"] = normals[0].permute(1, 2, 0).contiguous()
+                fields["normals"] = normals.permute(0, 2, 3, 1).contiguous()
         return fields
 
     def warmup(self, iterations: int = 2) -> None:
@@ -221,7 +230,7 @@ def to_prediction(maps: dict[str, torch.Tensor]) -> Prediction:
 
 
 def segmentation_tensors(logits: torch.Tensor, size: tuple[int, int] | None, *, confidence: bool = True) -> dict[str, torch.Tensor]:
-    """Labels (uint8 argmax) and, when asked, confidence (max softmax probability) of 1×C×h×w logits.
+    """Labels (uint8 argmax) and, when asked, confidence (max softmax probability) of B×C×h×w logits, each B×H×W.
 
     Both are resized to `size` (None = keep) by nearest neighbour, so every pixel's confidence is
     that of the label published there. Computed from the logits in the engine, so every backend
@@ -234,7 +243,7 @@ def segmentation_tensors(logits: torch.Tensor, size: tuple[int, int] | None, *, 
         maps["confidence"] = torch.softmax(logits, 1).amax(1, keepdim=True)
     if size is not None:
         maps = {key: F.interpolate(value, size=size, mode="nearest-exact") for key, value in maps.items()}
-    return {key: value[0, 0].contiguous() for key, value in maps.items()}
+    return {key: value[:, 0].contiguous() for key, value in maps.items()}
 
 
 def load_engine(path: str | os.PathLike[str], device: str = "auto", half: bool = False, backend: str = "torch") -> Engine:

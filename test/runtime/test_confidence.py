@@ -14,7 +14,7 @@ from mtl_perception.runtime.engine import segmentation_tensors
 
 def segmentation_maps(logits: torch.Tensor, size, *, confidence: bool = True) -> dict[str, np.ndarray]:
     """The engine's label and confidence maps, as numpy."""
-    return {key: value.numpy() for key, value in segmentation_tensors(logits, size, confidence=confidence).items()}
+    return {key: value[0].numpy() for key, value in segmentation_tensors(logits, size, confidence=confidence).items()}  # frame 0 of 1
 
 
 def softmax_max(logits: np.ndarray) -> np.ndarray:

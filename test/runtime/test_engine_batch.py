@@ -46,6 +46,24 @@ def test_batched_outputs_equal_single_frame_outputs(artifact, backend):
             np.testing.assert_allclose(getattr(got, name), getattr(alone, name), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["torch_channels_last", "torchscript"])
+@pytest.mark.parametrize("output_size", [None, (30, 40)])
+def test_a_batch_with_one_output_size_runs_as_one_frame_graph_and_equals_single_frames(artifact, backend, output_size):
+    """The node's case: every camera's outputs at one size (its input size, or the network's)."""
+    model, meta = artifact
+    engine = Engine(model, meta, device="cpu", backend=backend, traces=None)
+    batch = frames(4)
+    sizes = None if output_size is None else [output_size] * 4
+    batched = engine.predict_batch(batch, output_sizes=sizes, confidence=True)
+    if backend == "torchscript":
+        assert any(key[0][0] == 4 for key in engine._graphs._graphs)  # traced once for the batch of 4
+    for frame, got in zip(batch, batched):
+        alone = engine.predict(frame, output_size=output_size, confidence=True)
+        assert np.mean(got.segmentation == alone.segmentation) >= 0.999
+        for name in ("depth", "normals", "confidence"):
+            np.testing.assert_allclose(getattr(got, name), getattr(alone, name), rtol=1e-4, atol=1e-5)
+
+
 def test_a_batch_of_mixed_sizes_is_refused_in_one_line(artifact):
     model, meta = artifact
     engine = Engine(model, meta, device="cpu", backend="torch", traces=None)
