@@ -53,7 +53,8 @@ def declared_size(msg: Image | CompressedImage) -> Hashable:
 
 
 def camera_slots(cameras: list[str], window_ms: float) -> CameraSlots:
-    return CameraSlots(cameras, declared_size, window_s=window_ms / 1000.0)
+    """The cameras' slots; `batch_window_ms` 0 turns batching off (one frame per forward pass)."""
+    return CameraSlots(cameras, declared_size, window_s=window_ms / 1000.0, max_batch=1 if window_ms == 0 else None)
 
 
 class CameraServing:

@@ -78,7 +78,7 @@ SPECS: dict[str, Spec] = {
     "batch_window_ms": Spec(
         5.0,
         "With several cameras: how long the first waiting frame waits for other cameras' frames of its size to join its "
-        "forward pass; 0 = no waiting (frames already waiting still join).",
+        "forward pass (frames already waiting join at once); 0 = no batching, one frame per forward pass.",
         structural=True,
         float_range=(0.0, 1000.0),
     ),

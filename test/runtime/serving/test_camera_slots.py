@@ -106,3 +106,13 @@ def test_the_pipeline_serves_camera_batches_and_publishes_each_cameras_result():
         worker.close(timeout=5.0)
     assert batches == [["front", "rear"]]  # one forward pass for both cameras
     assert sorted(published) == [("front", 4.0), ("rear", 12.0)]
+
+
+def test_a_window_of_zero_with_max_batch_one_serves_one_camera_per_take():
+    """The node's batch_window_ms 0: batching off, cameras still taken oldest-waiting first."""
+    camera_slots = CameraSlots(("a", "b"), batch_key=lambda frame: 1, window_s=0.0, max_batch=1)
+    camera_slots.put("a", "a0")
+    camera_slots.put("b", "b0")
+    assert camera_slots.get(timeout=0) == [("a", "a0")]
+    assert camera_slots.get(timeout=0) == [("b", "b0")]
+    assert camera_slots.get(timeout=0) is None
