@@ -30,6 +30,9 @@ from .trace_pool import TracePool, fingerprint
 
 LOG = logging.getLogger(__name__)
 GRAPH_CAPACITY = 4  # camera sizes × confidence on/off a node sees at once
+# Frames with more pixels (all frames of a batch together) are served eagerly: a graph traced
+# for a 3000×3000 frame held ~36 MB for as long as it was cached, for a size no camera streams.
+MAX_GRAPH_PIXELS = 1920 * 1080 * 2
 TRACE_BUDGET = 2 * GRAPH_CAPACITY  # traces in an engine's life: room to replace every cached size once
 WARMUP_CALLS = 2  # TorchScript's profiling executor optimises a graph on its first calls
 REL_TOLERANCE = 1e-5  # the graph runs the same ops as eager; only fused kernels may round apart
@@ -62,9 +65,11 @@ class FrameGraphs:
     """
 
     def __init__(self, frame_maps: FrameMaps, model: nn.Module, network: Network, capacity: int = GRAPH_CAPACITY,
-                 trace_budget: int = TRACE_BUDGET, traces: TracePool | None = None, context: tuple = ()) -> None:
+                 trace_budget: int = TRACE_BUDGET, traces: TracePool | None = None, context: tuple = (),
+                 max_pixels: int = MAX_GRAPH_PIXELS) -> None:
         """`context`: what `frame_maps` depends on besides the model (preprocessing constants, device), for the pool's key."""
         self._frame_maps, self._model, self._network, self._capacity = frame_maps, model, network, capacity
+        self._max_pixels = max_pixels
         self._traces, self._context = traces, context
         self.traces_left = trace_budget
         self._graphs: OrderedDict[Key, Callable[[torch.Tensor], dict[str, torch.Tensor]] | None] = OrderedDict()
@@ -75,6 +80,8 @@ class FrameGraphs:
 
     def __call__(self, image: torch.Tensor, size: tuple[int, int], confidence: bool) -> dict[str, torch.Tensor]:
         key: Key = (tuple(image.shape), tuple(size), bool(confidence))
+        if image.shape[:-1].numel() > self._max_pixels:
+            return self._frame_maps(image, size, confidence, self._network)
         with self._lock:
             if key in self._graphs:
                 self._graphs.move_to_end(key)

@@ -141,3 +141,15 @@ def test_agrees_hand_worked() -> None:
     assert agrees(dict(base, depth=torch.tensor([[2.0, 4.0 + 3e-5]])), base)  # 3e-5 ≤ 1e-5 × max(4, 1)
     assert not agrees(dict(base, depth=torch.tensor([[2.0, 4.0 + 5e-5]])), base)
     assert not agrees({"depth": base["depth"]}, base)
+
+
+def test_a_frame_above_the_graph_pixel_limit_is_served_eagerly_and_traces_nothing(engines):
+    """A graph for a huge frame held ~36 MB while cached (3000×3000); such frames skip the graphs."""
+    traced, eager = engines
+    traced._graphs._max_pixels = 60 * 80 - 1  # this test's 60×80 frame is one pixel over
+    image = frame(60, 80)
+    assert_same_prediction(traced.predict(image), eager.predict(image))
+    assert len(traced._graphs) == 0 and traced._graphs.traces_left == TRACE_BUDGET
+    small = frame(30, 40)
+    assert_same_prediction(traced.predict(small), eager.predict(small))
+    assert len(traced._graphs) == 1  # smaller frames still get their graph
