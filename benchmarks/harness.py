@@ -43,21 +43,23 @@ def compare(variants: dict[str, Callable[[], object]], *, warmup: int = 3, trial
     }
 
 
-def engine_stages(engine, rgb, output_size: tuple[int, int], trials: int, sync_cuda: bool = False) -> dict[str, Timing]:
-    """Engine.predict split into preprocess, network and postprocess, plus the whole call."""
+def stage_calls(engine, rgb, output_size: tuple[int, int]) -> dict[str, Callable[[], object]]:
+    """One callable per stage of `engine.predict(rgb)`: preprocess, network, postprocess, and the whole call."""
     with torch.inference_mode():
         x = engine.preprocess(rgb)
         raw = {k: v.float() for k, v in engine.backend(x).items()}
-        return compare(
-            {
-                "preprocess": lambda: engine.preprocess(rgb),
-                "network": lambda: engine.backend(x),
-                "postprocess": lambda: engine.postprocess(raw, output_size),
-                "predict (total)": lambda: engine.predict(rgb),
-            },
-            trials=trials,
-            sync_cuda=sync_cuda,
-        )
+    return {
+        "preprocess": lambda: engine.preprocess(rgb),
+        "network": lambda: engine.backend(x),
+        "postprocess": lambda: engine.postprocess(raw, output_size),
+        "predict (total)": lambda: engine.predict(rgb),
+    }
+
+
+def engine_stages(engine, rgb, output_size: tuple[int, int], trials: int, sync_cuda: bool = False) -> dict[str, Timing]:
+    """Engine.predict split into preprocess, network and postprocess, plus the whole call."""
+    with torch.inference_mode():
+        return compare(stage_calls(engine, rgb, output_size), trials=trials, sync_cuda=sync_cuda)
 
 
 def hardware() -> dict[str, str]:
