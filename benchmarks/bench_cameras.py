@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=60, help="frames per camera per round")
     parser.add_argument("--batch-window-ms", type=float, default=5.0, help="the one node's batch_window_ms")
     parser.add_argument("--model", help="deploy artifact (default: bundled model)")
-    parser.add_argument("--backend", default=backend_for("auto"), help="every node's backend (default: what backend auto runs)")
+    parser.add_argument("--backend", default=backend_for("auto")[0], help="every node's backend (default: what backend auto runs)")
     parser.add_argument("--logs", default="", help="directory for the node logs (default: a new temporary one)")
     parser.add_argument("--out")
     return parser.parse_args(argv)

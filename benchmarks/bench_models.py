@@ -6,7 +6,7 @@
 `Engine.predict` on one camera frame (the node's per-frame work without ROS), split into
 preprocess, network and postprocess, for the candidate (default: the bundled model) and the
 baseline, every trial of every stage interleaved across both so load drift hits them alike.
-Reports each stage's median and the ratio candidate / baseline (above 1: the candidate is slower).
+Each model may run on its own backend (`--baseline-backend`), to compare two deployments. Reports each stage's median and the ratio candidate / baseline (above 1: the candidate is slower).
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidate", help="deploy artifact directory (default: the bundled model)")
     parser.add_argument("--baseline", required=True, help="deploy artifact directory to compare against")
     parser.add_argument("--size", default="480x640", help="camera frame HEIGHTxWIDTH")
-    parser.add_argument("--backend", default="torchscript")
+    parser.add_argument("--backend", default="torchscript", help="the candidate's backend")
+    parser.add_argument("--baseline-backend", help="the baseline's backend (default: --backend)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the node's default)")
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--out", help="write JSON results here")
@@ -40,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     height, width = (int(v) for v in args.size.split("x"))
     rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     models = {"candidate": args.candidate or str(default_model_path()), "baseline": args.baseline}
+    backends = {"candidate": args.backend, "baseline": args.baseline_backend or args.backend}
     calls = {}
     for role, path in models.items():
-        engine = load_engine(path, device="cpu", backend=args.backend)
+        engine = load_engine(path, device="cpu", backend=backends[role])
         calls.update({f"{role} {stage}": fn for stage, fn in stage_calls(engine, rgb, (height, width)).items()})
     with torch.inference_mode():
         timings = compare(calls, warmup=5, trials=args.trials)
@@ -51,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         cand, base = timings[f"candidate {stage}"].median_ms, timings[f"baseline {stage}"].median_ms
         stages[stage] = {"candidate_ms": cand, "baseline_ms": base, "candidate_over_baseline": cand / base}
         rows.append([stage, cand, base, cand / base])
-    print_table(f"median ms per frame at {args.size}, {args.backend}, {args.threads} threads", ["stage", "candidate", "baseline", "ratio"], rows)
-    write_json(args.out, {"hardware": hardware(), "models": models, "size": [height, width], "backend": args.backend,
+    print_table(f"median ms per frame at {args.size}, candidate on {backends['candidate']}, baseline on {backends['baseline']}, {args.threads} threads", ["stage", "candidate", "baseline", "ratio"], rows)
+    write_json(args.out, {"hardware": hardware(), "models": models, "size": [height, width], "backends": backends,
                           "threads": args.threads, "trials": args.trials, "stages": stages})
     return 0
 

@@ -76,7 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=3,
                         help="frames outstanding in throughput rounds (3: one per inference worker and one being published)")
-    parser.add_argument("--backend", default=backend_for("auto"),
+    parser.add_argument("--backend", default=backend_for("auto")[0],
                         help="engine backend of node and bare rounds alike (default: what the node's `backend: auto` runs; "
                              "`auto` here measures them and takes the fastest)")
     parser.add_argument("--steady-fractions", default="0.25,0.5", help="steady input rates, as fractions of measured capacity")

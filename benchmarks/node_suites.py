@@ -63,10 +63,10 @@ SUITES: dict[str, dict[str, Variant]] = {
         "raw, all outputs": Variant(outputs=ALL_IMAGE_OUTPUTS),
         "raw, all outputs, Fast DDS defaults": Variant(outputs=ALL_IMAGE_OUTPUTS, env={OPT_OUT_VARIABLE: "off"}),
     },
-    # Issue 16: the traced network runs without the GIL; eager torch takes it back between ops.
+    # Issue 16: the traced network and ONNX Runtime run without the GIL; eager torch takes it back between ops.
     "backends": {
         f"raw, all outputs, {backend}": Variant(outputs=ALL_IMAGE_OUTPUTS, params={"backend": backend})
-        for backend in ("torchscript", "torch_channels_last")
+        for backend in ("onnxruntime", "torchscript", "torch_channels_last")
     },
     # Issue 17: the semantic cloud's cost.
     "points": {

@@ -171,10 +171,10 @@ class PerceptionNode(NodeParameters, FrameServing, CameraServing, LifecycleNode)
         self._pipeline = self._pipeline_for(self._values["cameras"])
         self._start_workers(plan)
         path = Path(self._values["model_path"]) if self._values["model_path"] else default_model_path()
-        backend = params.backend_for(self._values["backend"], device.type)
-        self.get_logger().info(f"configuring: loading {path} on {device}, backend {backend}")
+        backends = params.backend_for(self._values["backend"], device.type)
+        self.get_logger().info(f"configuring: loading {path} on {device}, backend {self._values['backend']} ({' or '.join(backends)})")
         try:
-            engine = self._inference.submit(self._load_engine, path, backend).result()
+            engine = self._inference.submit(self._load_engine, path, backends).result()
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration failure
             return self._fail(f"configure failed: cannot load model: {exc}")
         if self._values["warmup_iterations"]:  # the first passes on each thread are slow, not only the first overall
@@ -207,14 +207,16 @@ class PerceptionNode(NodeParameters, FrameServing, CameraServing, LifecycleNode)
         )
         return TransitionCallbackReturn.SUCCESS
 
-    def _load_engine(self, path: Path, backend: str) -> Any:
-        try:
-            engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=backend)
-        except BackendUnavailable as exc:
-            if self._values["backend"] != "auto":
-                raise
-            self.get_logger().warn(f"backend auto: {exc}; using {params.AUTO_FALLBACK_BACKEND}")
-            engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=params.AUTO_FALLBACK_BACKEND)
+    def _load_engine(self, path: Path, backends: list[str]) -> Any:
+        """The engine on the first of `backends` that builds for this model (more than one only for auto)."""
+        for index, backend in enumerate(backends):
+            try:
+                engine = load_engine(path, device=self._values["device"], half=self._values["half"], backend=backend)
+                break
+            except BackendUnavailable as exc:
+                if index + 1 == len(backends):
+                    raise
+                self.get_logger().warn(f"backend auto: {exc}; trying {backends[index + 1]}")
         if self._values["warmup_iterations"]:
             self.get_logger().info(f"configuring: model loaded, {self._values['warmup_iterations']} warm-up passes")
             engine.warmup(self._values["warmup_iterations"])

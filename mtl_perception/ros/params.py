@@ -167,21 +167,22 @@ def undeclared_reason(names: list[str], declared: list[str], node: str) -> str:
     return f"no parameter {', '.join(unknown)} on {node} (`ros2 param list {node}` names them)"
 
 
-def backend_for(requested: str, device_type: str = "cpu") -> str:
-    """The backend `auto` means, by rule: measuring every backend at each configure took 10 s.
+def backend_for(requested: str, device_type: str = "cpu") -> list[str]:
+    """The backends to try, in order, for `requested`: the node takes the first that builds.
 
+    `auto` is a rule, not a measurement (measuring every backend at each configure took 10 s).
     On CPU, torchscript: the traced network runs without the GIL, and in the node, beside the
     publisher and executor threads, it served 0.88 of a camera's frames at 480x640 against
-    0.70 for eager channels_last (docs/performance.md). On CUDA, channels_last eager torch
-    (suits cuDNN; torchscript on CUDA was not measured); the engine makes it torch_fp16 when
-    half is true. Any other choice is explicit.
+    0.70 for eager channels_last (docs/performance.md). ONNX Runtime runs the bundled network
+    2.8x faster on two threads, but in the node (two workers, one thread each) it served no
+    more frames (42.1 against 44.5 frames/s, benchmarks/results/node/backends_lite0_480x640.json),
+    so it stays a choice by name. Eager channels_last where the model cannot be traced. On CUDA,
+    channels_last eager torch (suits cuDNN; the others were not measured there); the engine makes
+    it torch_fp16 when half is true. Any other choice is explicit.
     """
     if requested != "auto":
-        return requested
-    return AUTO_FALLBACK_BACKEND if device_type == "cuda" else "torchscript"
-
-
-AUTO_FALLBACK_BACKEND = "torch_channels_last"  # auto's choice where torchscript cannot trace the model
+        return [requested]
+    return ["torch_channels_last"] if device_type == "cuda" else ["torchscript", "torch_channels_last"]
 
 
 def descriptor(name: str, spec: Spec) -> ParameterDescriptor:

@@ -5,11 +5,8 @@ device. Pre- and post-processing stay in the Engine, shared by every backend.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import logging
-import os
 import statistics
 import time
 import warnings
@@ -20,6 +17,7 @@ import torch
 
 from ..cpu_threads import idle_threads_spin
 from ..model import MultiTaskNet
+from .onnx_exports import OnnxExports
 from .trace_pool import TracePool, fingerprint
 
 LOG = logging.getLogger(__name__)
@@ -114,33 +112,32 @@ class TorchScriptBackend:
 
 
 class OnnxRuntimeBackend:
-    """ONNX Runtime on an in-memory export of the model (the artifact itself stays safetensors)."""
+    """ONNX Runtime on an in-memory export of the model (the artifact itself stays safetensors).
 
-    def __init__(self, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int]) -> None:
+    The session runs each call on as many threads as torch has on the thread that builds it (the
+    node builds it on an inference worker, so both follow the worker plan); the exported graph takes
+    any batch size up to onnx_exports.MAX_BATCH.
+    """
+
+    def __init__(self, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int], exports: OnnxExports | None = None) -> None:
         import onnxruntime as ort  # optional dependency
 
         self.name, self.dtype, self.device = "onnxruntime", torch.float32, device
         self.tasks = model.config.tasks
-        example = torch.zeros(1, model.config.in_channels, *input_size)
-        buffer = io.BytesIO()
-        # The exporter narrates on stdout/stderr and the logging module; keep the node's log clean.
-        quiet = logging.getLogger("torch.onnx")
-        previous, quiet.level = quiet.level, logging.ERROR
+        exports = exports or OnnxExports(capacity=0)
         try:
-            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                torch.onnx.export(
-                    model.cpu().float().eval(), (example,), buffer, input_names=["image"], output_names=list(self.tasks), dynamo=True, verbose=False
-                )
-        finally:
-            quiet.setLevel(previous)
+            onnx = exports.get(model, tuple(self.tasks), model.config.in_channels, input_size)
+        except Exception as exc:  # noqa: BLE001 - an exporter failure means "pick another backend"
+            raise BackendUnavailable(f"cannot export the model to ONNX: {type(exc).__name__}: {exc}") from exc
         available = ort.get_available_providers()
         wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device.type == "cuda" else []
         providers = [p for p in wanted if p in available] + ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = torch.get_num_threads()
         # A spinning intra-op pool took ~40 % of a core in the node on 2 cores, away from publishing.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if idle_threads_spin() else "0")
-        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+        self.session = ort.InferenceSession(onnx, options, providers=providers)
         self.providers = self.session.get_providers()
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -151,10 +148,12 @@ class OnnxRuntimeBackend:
         """The session goes with the backend; nothing outlives it."""
 
 
-def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int], traces: TracePool | None = None) -> Backend:
+def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_size: tuple[int, int], traces: TracePool | None = None,
+                 exports: OnnxExports | None = None) -> Backend:
     """Build one backend on its own copy of the model (backends change dtype and memory format).
 
-    `traces`: where the torchscript backend borrows and returns its trace (trace_pool.py).
+    `traces`: where the torchscript backend borrows and returns its trace (trace_pool.py);
+    `exports`: where the onnxruntime backend finds or keeps its export (onnx_exports.py).
     """
     model = copy.deepcopy(model)
     if name == "torch":
@@ -166,7 +165,7 @@ def make_backend(name: str, model: MultiTaskNet, device: torch.device, input_siz
     if name == "torchscript":
         return TorchScriptBackend(model, device, input_size, traces)
     if name == "onnxruntime":
-        return OnnxRuntimeBackend(model, device, input_size)
+        return OnnxRuntimeBackend(model, device, input_size, exports)
     raise ValueError(f"unknown backend {name!r}; choose 'auto' or one of {BACKEND_NAMES}")
 
 

@@ -14,6 +14,7 @@ from .artifact import ArtifactMeta, load_artifact
 from .backends import BACKEND_NAMES, BackendCheck, make_backend, select_backend
 from .device import resolve_device
 from .frame_graphs import FrameGraphs, Network
+from .onnx_exports import PROCESS_EXPORTS, OnnxExports
 from .trace_pool import PROCESS_TRACES, TracePool
 
 
@@ -53,6 +54,8 @@ class Engine:
 
     `backend` is one of BACKEND_NAMES, or "auto": the fastest candidate that matches torch
     fp32 on a test input (the checks are kept in `backend_checks`). half=True means torch_fp16.
+    `traces` and `exports` are where finished TorchScript traces and ONNX exports are kept for
+    the next engine of the same network (None: this engine keeps its own).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Engine:
         half: bool = False,
         backend: str = "torch",
         traces: TracePool | None = PROCESS_TRACES,
+        exports: OnnxExports | None = PROCESS_EXPORTS,
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         if half and self.device.type != "cuda":
@@ -78,7 +82,7 @@ class Engine:
         if backend == "auto":
             self.backend, self.backend_checks = select_backend(model.eval(), self.device, input_size)
         else:
-            self.backend = make_backend(backend, model.eval(), self.device, input_size, traces)
+            self.backend = make_backend(backend, model.eval(), self.device, input_size, traces, exports)
         self.dtype = self.backend.dtype
         self.half = self.dtype == torch.float16
         std = torch.tensor(meta.std, dtype=torch.float32)

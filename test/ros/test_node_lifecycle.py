@@ -23,8 +23,9 @@ def test_validation_table_without_ros():
     assert "restart the node" in params.validate("autostart", False, "active", current)
     assert params.first_problem(dict(current, overlay_alpha=1.5)) == "overlay_alpha must be in [0.0, 1.0], got 1.5"
     assert params.first_problem(dict(current, max_depth=5)) is None  # an integer for a float
-    assert params.backend_for("auto") == "torchscript" and params.backend_for("auto", "cuda") == "torch_channels_last"
-    assert params.backend_for("onnxruntime") == "onnxruntime" and params.backend_for("torch", "cuda") == "torch"
+    assert params.backend_for("auto") == ["torchscript", "torch_channels_last"]
+    assert params.backend_for("auto", "cuda") == ["torch_channels_last"]
+    assert params.backend_for("onnxruntime") == ["onnxruntime"] and params.backend_for("torch", "cuda") == ["torch"]
 
     assert params.validate("device", "cuda:1", "unconfigured") is None
     assert "cuda:N" in params.validate("device", "cuda:x", "unconfigured")
@@ -101,13 +102,21 @@ def test_lifecycle_transitions(ros, artifact):
 
 
 def test_auto_backend_traces_or_falls_back_to_eager(ros, artifact, monkeypatch):
-    """backend auto on CPU serves the traced network; a model the tracer rejects gets eager channels_last."""
+    """backend auto on CPU serves the traced network; a model the tracer rejects gets eager
+    channels_last; a backend asked for by name is not swapped: configure fails and says why."""
     import torch
     from rclpy.lifecycle import TransitionCallbackReturn as R
     from rclpy.parameter import Parameter
 
     from mtl_perception.ros.node import PerceptionNode
+    from mtl_perception.runtime.onnx_exports import OnnxExports
     from mtl_perception.runtime.trace_pool import TracePool
+
+    def refuse(what):
+        def refused(*args, **kwargs):
+            raise RuntimeError(f"{what} says no")
+
+        return refused
 
     overrides = [Parameter("autostart", value=False), Parameter("model_path", value=str(artifact)), Parameter("device", value="cpu")]
     node = PerceptionNode(namespace="/auto_backend", parameter_overrides=overrides)
@@ -115,18 +124,17 @@ def test_auto_backend_traces_or_falls_back_to_eager(ros, artifact, monkeypatch):
         assert node.trigger_configure() == R.SUCCESS and node.engine.backend_name == "torchscript"
         assert node.trigger_cleanup() == R.SUCCESS
 
-        def refuse(*args, **kwargs):
-            raise RuntimeError("tracer says no")
-
-        monkeypatch.setattr(torch.jit, "trace", refuse)
+        monkeypatch.setattr(torch.jit, "trace", refuse("tracer"))
         # The process's trace pool would lend the first configure's trace back: make every configure trace.
         monkeypatch.setattr(TracePool, "borrow", lambda self, key, owner, trace: trace())
         assert node.trigger_configure() == R.SUCCESS and node.engine.backend_name == "torch_channels_last"
         assert node.trigger_cleanup() == R.SUCCESS
-        # asked for by name, it is not swapped: configure fails and says why
-        assert node.set_parameters([Parameter("backend", value="torchscript")])[0].successful
-        assert node.trigger_configure() == R.FAILURE
-        assert "cannot trace the model to TorchScript: RuntimeError: tracer says no" in node.last_transition_error
+        monkeypatch.setattr(OnnxExports, "get", refuse("exporter"))
+        for backend, reason in (("torchscript", "cannot trace the model to TorchScript: RuntimeError: tracer says no"),
+                                ("onnxruntime", "cannot export the model to ONNX: RuntimeError: exporter says no")):
+            assert node.set_parameters([Parameter("backend", value=backend)])[0].successful
+            assert node.trigger_configure() == R.FAILURE
+            assert reason in node.last_transition_error
     finally:
         node.shutdown_serving()
         node.destroy_node()

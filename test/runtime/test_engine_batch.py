@@ -30,7 +30,7 @@ def frames(count: int, height: int = 60, width: int = 80) -> list[np.ndarray]:
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
 
 
-@pytest.mark.parametrize("backend", ["torch", "torch_channels_last", "torchscript"])
+@pytest.mark.parametrize("backend", ["torch", "torch_channels_last", "torchscript", "onnxruntime"])
 def test_batched_outputs_equal_single_frame_outputs(artifact, backend):
     model, meta = artifact
     engine = Engine(model, meta, device="cpu", backend=backend, traces=None)
@@ -46,7 +46,7 @@ def test_batched_outputs_equal_single_frame_outputs(artifact, backend):
             np.testing.assert_allclose(getattr(got, name), getattr(alone, name), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["torch_channels_last", "torchscript"])
+@pytest.mark.parametrize("backend", ["torch_channels_last", "torchscript", "onnxruntime"])
 @pytest.mark.parametrize("output_size", [None, (30, 40)])
 def test_a_batch_with_one_output_size_runs_as_one_frame_graph_and_equals_single_frames(artifact, backend, output_size):
     """The node's case: every camera's outputs at one size (its input size, or the network's)."""
