@@ -27,7 +27,8 @@ TUM = ["--depth-scale", "5000", "--fx", "517.3", "--fy", "516.5", "--cx", "318.6
 MIXTURE = "data.roots=[{{root: {rand}, weight: 2.0, name: randomized}}, {{root: {classic}, weight: 1.0, name: classic}}]"
 ARMS: dict[str, list[str]] = {
     "recipe": [],
-    "classic renders only": ["data.roots=[{{root: {classic}, weight: 1.0, name: classic}}]"],
+    # One dataset: twice its frames, so every arm trains on as many frames for as many steps.
+    "classic renders only": ["data.roots=[{{root: {classic}, weight: 1.0, name: classic}}]", "data.train_limit={both_limits}"],
     "basic augmentation": ["data.augment_preset=basic"],
     "no scale-invariant depth term": ["loss.depth_si_weight=0.0"],
     "encoder at the full learning rate": ["model.encoder_lr_factor=1.0"],
@@ -42,6 +43,13 @@ def cli(*args: str, log: Path) -> None:
         subprocess.run([sys.executable, "-m", "mtl_perception.cli", *args], check=True, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
+def arm_overrides(arm: str, seed: int, args: argparse.Namespace) -> list[str]:
+    """The `train` overrides of one (arm, seed): the shared budget, then the arm's own (the last of a key wins)."""
+    fields = {"rand": args.rand, "classic": args.classic, "both_limits": 2 * args.train_limit}
+    return [MIXTURE.format(**fields), f"seed={seed}", f"epochs={args.epochs}", f"data.train_limit={args.train_limit}",
+            "threads=1", "plots=false", "tensorboard=false", *(o.format(**fields) for o in ARMS[arm])]
+
+
 def run_arm(arm: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Train, export and score one (arm, seed); reuses a finished run's result."""
     run = args.work / f"{arm.replace(' ', '_')}_seed{seed}"
@@ -50,9 +58,7 @@ def run_arm(arm: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         return json.loads(result_path.read_text())
     run.mkdir(parents=True, exist_ok=True)
     log = run / "log.txt"
-    paths = {"rand": args.rand, "classic": args.classic}
-    overrides = [MIXTURE.format(**paths), *(o.format(**paths) for o in ARMS[arm]),
-                 f"seed={seed}", f"epochs={args.epochs}", f"data.train_limit={args.train_limit}", "threads=1", "plots=false", "tensorboard=false"]
+    overrides = arm_overrides(arm, seed, args)
     resume = ["--resume"] if (run / "train" / "last.pt").is_file() else []
     cli("train", "--config", "config/train/default.yaml", "--out", str(run / "train"), *resume, *overrides, log=log)
     cli("export", str(run / "train" / "last.pt"), "--out", str(run / "artifact"), "--data", str(args.classic), "--frames", "4", log=log)

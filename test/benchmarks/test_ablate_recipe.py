@@ -22,3 +22,17 @@ def test_each_arm_is_paired_with_the_recipe_of_the_same_seed(ablate):
     assert entry["vs_recipe"]["mean"] == pytest.approx(-0.04)
     assert entry["vs_recipe"]["low"] == pytest.approx(-0.08303, abs=1e-4) and entry["vs_recipe"]["high"] == pytest.approx(0.00303, abs=1e-4)
     assert ablate.paired(results, "recipe", "heldout", "segmentation", "miou")["vs_recipe"] is None
+
+
+def test_every_arm_trains_as_many_frames_per_epoch_as_the_recipe(ablate):
+    """An arm on one dataset takes twice its frames, so no arm wins or loses by its number of steps."""
+    import argparse
+    from pathlib import Path
+
+    from mtl_perception.training.config import load_config
+
+    args = argparse.Namespace(rand=Path("rand"), classic=Path("classic"), epochs=2, train_limit=300)
+    for arm in ablate.ARMS:
+        config = load_config(ablate.ROOT / "config/train/default.yaml", ablate.arm_overrides(arm, 0, args))
+        assert len(config.data.roots) * config.data.train_limit == 600, arm
+        assert (config.seed, config.epochs) == (0, 2)
